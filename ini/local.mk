@@ -1,0 +1,7 @@
+# ini: configuration readers (ini via inih, yaml via libyaml, command line,
+# environment) and uWSGI-style expansions.  Linked into the core library.
+WHARF_INI_SOURCES = \
+	ini/config.h \
+	ini/config.c \
+	ini/ini_reader.c \
+	ini/yaml_reader.c

@@ -1,0 +1,3 @@
+# harakiri plugin
+if BUILD_PLUGIN_HARAKIRI
+endif

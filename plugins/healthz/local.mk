@@ -1,0 +1,3 @@
+# healthz plugin
+if BUILD_PLUGIN_HEALTHZ
+endif

@@ -1,0 +1,3 @@
+# http plugin
+if BUILD_PLUGIN_HTTP
+endif

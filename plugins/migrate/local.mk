@@ -1,0 +1,3 @@
+# migrate plugin
+if BUILD_PLUGIN_MIGRATE
+endif

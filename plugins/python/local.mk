@@ -1,0 +1,3 @@
+# python plugin
+if BUILD_PLUGIN_PYTHON
+endif

@@ -1,0 +1,3 @@
+# redis_session plugin
+if BUILD_PLUGIN_REDIS_SESSION
+endif

@@ -1,0 +1,3 @@
+# route plugin
+if BUILD_PLUGIN_ROUTE
+endif

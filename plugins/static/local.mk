@@ -1,0 +1,3 @@
+# static plugin
+if BUILD_PLUGIN_STATIC
+endif

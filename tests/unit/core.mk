@@ -1,0 +1,1 @@
+# unit tests of core/ (added with the core)

@@ -1,0 +1,1 @@
+# unit tests of ini/ (added with the ini reader)
