@@ -20,7 +20,7 @@ WHARF_CORE_SOURCES = \
 	core/notify.c
 
 WHARF_CORE_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread $(INIH_CFLAGS) $(YAML_CFLAGS) $(JEMALLOC_CFLAGS)
-WHARF_CORE_LIBS = $(INIH_LIBS) $(YAML_LIBS) -pthread
+WHARF_CORE_LIBS = $(INIH_LIBS) $(YAML_LIBS)
 
 noinst_LIBRARIES += libwharfcore.a
 libwharfcore_a_SOURCES = $(WHARF_CORE_SOURCES) $(WHARF_INI_SOURCES)

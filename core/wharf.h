@@ -108,7 +108,8 @@ struct wharf_request; /* one HTTP request, see below */
  *   WHARF_OPT_ALIAS     (no field)        another name for the option named
  *                                         in `def`
  *
- * WHARF_OPT_ADDRESS may be or-ed with WHARF_OPT_LIST: a repeatable address.
+ * WHARF_OPT_ADDRESS may be or-ed with WHARF_OPT_LIST (a repeatable address)
+ * and WHARF_OPT_LISTEN (the core binds it, see wharf_listen()).
  * All strings are owned by the core and live until the process exits.
  * Values of type INT, SIZE and DURATION are range-checked against min/max
  * when max > min.
@@ -123,7 +124,9 @@ enum wharf_option_type {
     WHARF_OPT_COMPAT,
     WHARF_OPT_ALIAS,
     WHARF_OPT_TYPE_MASK = 0xff,
-    WHARF_OPT_LIST = 0x100, /* flag: repeatable; field is struct wharf_list */
+    WHARF_OPT_LIST = 0x100,   /* flag: repeatable; field is struct wharf_list */
+    WHARF_OPT_LISTEN = 0x200, /* flag on ADDRESS: a socket the core binds
+                                 before privileges drop (see wharf_listen) */
 };
 
 struct wharf_list_item {
@@ -266,22 +269,21 @@ WHARF_EXPORT unsigned wharf_server_threads(struct wharf_server *);
  * must validate but not touch the network or start anything. */
 WHARF_EXPORT bool wharf_server_check_only(struct wharf_server *);
 
-/* Listening sockets.  The core binds them (or takes them over from a
- * previous master on binary upgrade / from systemd socket activation), so a
- * plugin asks for one by address in setup().  `address` as accepted by
- * WHARF_OPT_ADDRESS; returns the listener index (>= 0) or -1 after logging.
- * When a worker accepts a connection on it, `on_accept` runs on the loop
- * thread with the new non-blocking, close-on-exec socket; it owns the fd. */
+/* Listening sockets.  The core owns them: it binds every value of options
+ * flagged WHARF_OPT_LISTEN before dropping privileges (`uid`/`gid`) and
+ * before any setup() runs (so apps are never imported as root), takes them
+ * over from a previous master on reload/binary upgrade or from systemd
+ * socket activation, applies `listen` (backlog) and `chmod-socket`, and
+ * removes unix sockets on `vacuum`.  A protocol plugin claims one by
+ * address in setup(); returns the listener index (>= 0) or -1 after
+ * logging.  When a worker accepts a connection on it, `on_accept` runs on
+ * the loop thread with the new non-blocking, close-on-exec socket, which
+ * it then owns. */
 struct sockaddr;
 typedef void (*wharf_accept_fn)(struct wharf_worker *, int fd,
                                 const struct sockaddr *peer,
                                 unsigned peer_len, void *arg);
-struct wharf_listen_options {
-    int backlog;         /* listen(2) backlog, 0 = core default (`listen`) */
-    unsigned unix_mode;  /* chmod of a unix socket, 0 = leave as umask */
-};
 WHARF_EXPORT int wharf_listen(struct wharf_server *, const char *address,
-                              const struct wharf_listen_options *,
                               wharf_accept_fn on_accept, void *arg);
 /* The address text and the fd of listener `index` (for logging, getsockname) */
 WHARF_EXPORT const char *wharf_listener_address(struct wharf_server *, int index);
@@ -301,15 +303,19 @@ WHARF_EXPORT bool wharf_worker_draining(struct wharf_worker *);
 enum {
     WHARF_EV_READ = 1,
     WHARF_EV_WRITE = 2,
-    WHARF_EV_ERROR = 4, /* reported only: error or hang-up */
+    WHARF_EV_ERROR = 4,      /* reported only: error or hang-up */
+    WHARF_EV_NOT_CLIENT = 8, /* wharf_loop_add() flag: this fd is not a
+                                client connection and does not keep a
+                                draining worker alive */
 };
 typedef void (*wharf_event_fn)(struct wharf_worker *, int fd,
                                unsigned events, void *arg);
 
 /* Watch `fd` for `events` (WHARF_EV_READ|WHARF_EV_WRITE, may be 0 to keep
- * the fd registered but quiet).  A client connection must be registered for
- * as long as it is open, even while an app thread owns it, because the
- * worker counts registered connections to know when a drain is over. */
+ * the fd registered but quiet).  Level-triggered.  A client connection must
+ * stay registered for as long as it is open, even while an app thread owns
+ * it, because the worker counts registered connections to know when a
+ * drain is over; other fds pass WHARF_EV_NOT_CLIENT. */
 WHARF_EXPORT int wharf_loop_add(struct wharf_worker *, int fd,
                                 unsigned events, wharf_event_fn, void *arg);
 WHARF_EXPORT int wharf_loop_mod(struct wharf_worker *, int fd,
@@ -412,6 +418,11 @@ struct wharf_request {
     const char *request_id;          /* X-Request-ID given or generated */
     int64_t start_ns;                /* CLOCK_MONOTONIC at request start */
 
+    /* The connection must close after this response: set by the protocol
+     * plugin from the request (Connection: close, HTTP/1.0), by the core
+     * when the worker drains or the response was cut short. */
+    bool close_connection;
+
     /* Response state, maintained by the core's response functions. */
     int status;                      /* 0 until wharf_response_start() */
     bool head_sent;                  /* the transport wrote the head */
@@ -455,7 +466,7 @@ enum {
     WHARF_VAR_REGENERATE = 2, /* store(): keep the value under a new id */
 };
 struct wharf_lazy_var_ops {
-    /* Fill *value/*len (memory from wharf_request_alloc) and return 0;
+    /* Fill *value and *len (memory from wharf_request_alloc), return 0;
      * return 1 when there is no value yet, -1 when the backend failed (the
      * user then sees an empty value that is not saved). */
     int (*load)(struct wharf_request *, void *data, const char **value,
@@ -500,6 +511,9 @@ WHARF_EXPORT bool wharf_response_header_at(struct wharf_request *,
                                            struct wharf_header *out);
 /* Reason phrase used for a status ("Not Found"); never NULL. */
 WHARF_EXPORT const char *wharf_status_reason(int status);
+/* The reason phrase of this response (as given to wharf_response_start,
+ * or the standard one): for transports writing the status line. */
+WHARF_EXPORT const char *wharf_response_reason(struct wharf_request *);
 
 /* Body.  The first write (or end) runs the RESPONSE phase and sends the
  * head.  Returns 0, or -1 when the client is gone (stop producing). */

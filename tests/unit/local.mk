@@ -3,10 +3,10 @@
 # runs both.  Each area adds its programs through WHARF_UNIT_TESTS in its
 # own fragment below.
 if HAVE_CHECK
-UNIT_CFLAGS = $(WHARF_CORE_CFLAGS) $(CHECK_CFLAGS) -DWHARF_TEST_SRCDIR='"$(abs_top_srcdir)"' -DWHARF_TEST_BUILDDIR='"$(abs_top_builddir)"'
-UNIT_LDADD = libwharfcore.a $(WHARF_CORE_LIBS) $(CHECK_LIBS)
-UNIT_SAN_LDADD = libwharfcore_san.a $(WHARF_CORE_LIBS) $(CHECK_LIBS)
-UNIT_LDFLAGS = -rdynamic -pthread
+UNIT_CC_FLAGS = $(WHARF_CORE_CFLAGS) $(CHECK_CFLAGS) -DWHARF_TEST_SRCDIR='"$(abs_top_srcdir)"' -DWHARF_TEST_BUILDDIR='"$(abs_top_builddir)"'
+UNIT_LIBS = libwharfcore.a $(WHARF_CORE_LIBS) $(CHECK_LIBS)
+UNIT_SAN_LIBS = libwharfcore_san.a $(WHARF_CORE_LIBS) $(CHECK_LIBS)
+UNIT_LD_FLAGS = -rdynamic -pthread
 endif
 
 include tests/unit/core.mk

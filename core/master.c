@@ -1,0 +1,855 @@
+/*
+ * core/master.c - the master process: startup (bind, drop privileges,
+ * plugin setup, scoreboard, pidfile), then supervision: forks workers,
+ * respawns them (backing off when they crash at start), replaces them one
+ * by one (recycling, reload) so a new worker accepts before the old one
+ * drains, runs plugin ticks at 1 Hz, and stops gracefully on SIGTERM or at
+ * once on SIGINT/SIGQUIT.
+ *
+ * Each logical worker N owns two scoreboard slots (2N-2, 2N-1): the one
+ * serving and, during a replacement, the one starting beside it.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct slot {
+    pid_t pid;
+    unsigned logical;
+    int64_t spawned_ms;
+    bool ready;
+    bool draining;
+    int64_t kill_at_ms;   /* graceful deadline while draining, 0 = none */
+    int replaces;         /* slot this one replaces once ready, or -1 */
+};
+
+enum mode { RUNNING, STOP_DELAY, STOPPING, FAST_STOP };
+
+struct master {
+    struct wharf_server *s;
+    struct slot *slots;
+    unsigned nslots;
+    int sigfd;
+    enum mode mode;
+    int64_t stop_at_ms;
+    int64_t fast_deadline_ms;
+    bool ever_ready;
+    bool notified_ready;
+    unsigned *failures;        /* per logical worker: failed starts in a row */
+    int64_t *respawn_at_ms;    /* per logical worker: pending respawn, 0 = none */
+    pid_t checker;
+    int64_t checker_respawn_ms;
+    /* rolling replacement of every worker (reload) */
+    bool rolling;
+    unsigned roll_next;        /* next logical worker to replace */
+    int roll_waiting_slot;     /* replacement we wait for, -1 */
+    time_t *touch_mtime;
+    size_t ntouch;
+    int64_t last_tick_ms;
+    int exit_status;
+};
+
+static struct master *M;
+
+static int64_t now_ms(void)
+{
+    return wharf_monotonic_ns() / 1000000;
+}
+
+static unsigned first_slot(unsigned logical)
+{
+    return (logical - 1) * 2;
+}
+
+static unsigned sibling(unsigned slot)
+{
+    return slot ^ 1u;
+}
+
+static unsigned alive_workers(struct master *m)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid > 0)
+            n++;
+    return n;
+}
+
+/* ------------------------------------------------------------ spawning */
+
+static void init_sb_slot(struct master *m, unsigned slot, unsigned logical)
+{
+    struct wharf_sb_worker *w = wharf_sb_slot(m->s, slot);
+    if (atomic_load(&w->started_ns) != 0)
+        atomic_fetch_add(&w->respawns, 1);
+    atomic_store(&w->pid, 0);
+    atomic_store(&w->state, WHARF_WORKER_STARTING);
+    w->logical = logical;
+    w->generation = m->s->generation;
+    w->started_ns = wharf_monotonic_ns();
+    atomic_store(&w->app_ready, false);
+    atomic_store(&w->requests, 0);
+    atomic_store(&w->in_flight, 0);
+    atomic_store(&w->connections, 0);
+    atomic_store(&w->rss_bytes, 0);
+    for (unsigned t = 0; t < m->s->sb->threads; t++)
+        atomic_store(&wharf_sb_thread_slot(w, t)->start_ns, 0);
+}
+
+static int spawn(struct master *m, unsigned slot, unsigned logical, int replaces)
+{
+    init_sb_slot(m, slot, logical);
+    pid_t pid = fork();
+    if (pid < 0) {
+        wharf_log(WHARF_LOG_ERROR, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        close(m->sigfd);
+        wharf_worker_main(m->s, slot, logical);
+    }
+    struct slot *sl = &m->slots[slot];
+    memset(sl, 0, sizeof *sl);
+    sl->pid = pid;
+    sl->logical = logical;
+    sl->spawned_ms = now_ms();
+    sl->replaces = replaces;
+    atomic_store(&wharf_sb_slot(m->s, slot)->pid, pid);
+    wharf_log(WHARF_LOG_INFO, "spawned worker %u (pid %d)%s", logical, (int)pid,
+              replaces >= 0 ? " to replace the running one" : "");
+    return 0;
+}
+
+static void spawn_checker(struct master *m)
+{
+    struct wharf_server *s = m->s;
+    if (s->nchecks == 0)
+        return;
+    pid_t pid = fork();
+    if (pid < 0) {
+        wharf_log(WHARF_LOG_ERROR, "fork (checker): %s", strerror(errno));
+        m->checker_respawn_ms = now_ms() + 1000;
+        return;
+    }
+    if (pid > 0) {
+        m->checker = pid;
+        return;
+    }
+    /* The checker runs plugin readiness checks (database, Redis) once a
+     * second, away from the master's supervision loop and from the
+     * workers' request loops, and caches results in the scoreboard. */
+    close(m->sigfd);
+    wharf_log_set_role("checker");
+    prctl(PR_SET_NAME, "wharf-checker");
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    for (;;) {
+        for (size_t i = 0; i < s->nchecks; i++) {
+            struct wharf_loaded_plugin *lp = &s->plugins[s->check_plugins[i]];
+            struct wharf_check c;
+            memset(&c, 0, sizeof c);
+            snprintf(c.name, sizeof c.name, "%s", lp->p->name);
+            int64_t t0 = wharf_monotonic_ns();
+            if (lp->p->check(lp->conf, &c) != WHARF_OK) {
+                c.ok = false;
+                if (!c.message[0])
+                    snprintf(c.message, sizeof c.message, "check failed");
+            }
+            if (!c.latency_ms)
+                c.latency_ms = (uint32_t)((wharf_monotonic_ns() - t0) / 1000000);
+            struct wharf_sb_check *dst = &s->sb->checks[i];
+            atomic_fetch_add_explicit(&dst->seq, 1, memory_order_acq_rel);
+            memcpy(&dst->check, &c, sizeof c);
+            atomic_fetch_add_explicit(&dst->seq, 1, memory_order_release);
+            atomic_store(&dst->updated_ns, wharf_monotonic_ns());
+        }
+        struct timespec ts = { 1, 0 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ------------------------------------------------------------ control */
+
+static void drain_slot(struct master *m, unsigned slot, const char *why)
+{
+    struct slot *sl = &m->slots[slot];
+    if (sl->pid <= 0 || sl->draining)
+        return;
+    sl->draining = true;
+    sl->kill_at_ms = now_ms() + m->s->conf.graceful_timeout;
+    wharf_log(WHARF_LOG_INFO, "worker %u (pid %d): graceful stop (%s)", sl->logical, (int)sl->pid, why);
+    kill(sl->pid, SIGTERM);
+}
+
+/* Start a new worker beside `slot`; the old one drains once the new one
+ * accepts.  Nothing is dropped: both accept on the same sockets meanwhile. */
+static int replace_slot(struct master *m, unsigned slot)
+{
+    struct slot *sl = &m->slots[slot];
+    if (m->mode != RUNNING || sl->pid <= 0 || sl->draining)
+        return -1;
+    unsigned sib = sibling(slot);
+    if (m->slots[sib].pid > 0)
+        return -1; /* a replacement is already under way */
+    return spawn(m, sib, sl->logical, (int)slot);
+}
+
+/* The serving slot of a logical worker (not a starting replacement). */
+static int serving_slot(struct master *m, unsigned logical)
+{
+    unsigned a = first_slot(logical), b = a + 1;
+    if (m->slots[a].pid > 0 && m->slots[a].replaces < 0 && !m->slots[a].draining)
+        return (int)a;
+    if (m->slots[b].pid > 0 && m->slots[b].replaces < 0 && !m->slots[b].draining)
+        return (int)b;
+    return -1;
+}
+
+static void roll_step(struct master *m)
+{
+    while (m->rolling && m->roll_waiting_slot < 0) {
+        if (m->roll_next > (unsigned)m->s->conf.processes) {
+            m->rolling = false;
+            wharf_log(WHARF_LOG_INFO, "reload: all workers replaced");
+            wharf_sd_notify("READY=1");
+            return;
+        }
+        unsigned logical = m->roll_next++;
+        int slot = serving_slot(m, logical);
+        if (slot < 0)
+            continue;
+        if (replace_slot(m, (unsigned)slot) == 0)
+            m->roll_waiting_slot = (int)sibling((unsigned)slot);
+    }
+}
+
+static void start_rolling_reload(struct master *m, const char *why)
+{
+    if (m->mode != RUNNING)
+        return;
+    if (m->rolling) {
+        wharf_log(WHARF_LOG_INFO, "reload (%s) ignored: a reload is already in progress", why);
+        return;
+    }
+    wharf_log(WHARF_LOG_INFO, "reload (%s): replacing workers one by one", why);
+    wharf_sd_notify("RELOADING=1");
+    m->s->generation++;
+    m->rolling = true;
+    m->roll_next = 1;
+    m->roll_waiting_slot = -1;
+    roll_step(m);
+}
+
+static void begin_drain_all(struct master *m)
+{
+    m->mode = STOPPING;
+    m->rolling = false;
+    for (unsigned i = 0; i < m->nslots; i++)
+        drain_slot(m, i, "server stopping");
+    /* the workers close their copies; once ours are closed too, the
+     * kernel refuses new connections */
+    for (size_t i = 0; i < m->s->nlisteners; i++)
+        if (m->s->listeners[i].fd >= 0) {
+            close(m->s->listeners[i].fd);
+            m->s->listeners[i].fd = -1;
+        }
+    if (m->checker > 0)
+        kill(m->checker, SIGTERM);
+}
+
+static void graceful_stop(struct master *m, const char *why)
+{
+    if (m->mode != RUNNING)
+        return;
+    wharf_log(WHARF_LOG_INFO, "%s: graceful stop (graceful-timeout %" PRId64 " ms)", why,
+              m->s->conf.graceful_timeout);
+    wharf_sd_notify("STOPPING=1");
+    atomic_store(&m->s->sb->stopping, true);
+    if (m->s->conf.shutdown_delay > 0) {
+        /* keep serving while readiness fails, so load balancers move away
+         * before the sockets close */
+        m->mode = STOP_DELAY;
+        m->stop_at_ms = now_ms() + m->s->conf.shutdown_delay;
+        wharf_log(WHARF_LOG_INFO, "readiness now fails; closing sockets in %" PRId64 " ms (shutdown-delay)",
+                  m->s->conf.shutdown_delay);
+        return;
+    }
+    begin_drain_all(m);
+}
+
+static void fast_stop(struct master *m, const char *why)
+{
+    if (m->mode == FAST_STOP)
+        return;
+    wharf_log(WHARF_LOG_INFO, "%s: fast stop", why);
+    wharf_sd_notify("STOPPING=1");
+    m->mode = FAST_STOP;
+    m->fast_deadline_ms = now_ms() + 3000;
+    atomic_store(&m->s->sb->stopping, true);
+    for (unsigned i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid > 0)
+            kill(m->slots[i].pid, SIGINT);
+    if (m->checker > 0)
+        kill(m->checker, SIGKILL);
+}
+
+/* ------------------------------------------------------------ events */
+
+static void on_worker_ready(struct master *m, unsigned slot, pid_t pid)
+{
+    if (slot >= m->nslots || m->slots[slot].pid != pid)
+        return;
+    struct slot *sl = &m->slots[slot];
+    sl->ready = true;
+    m->failures[sl->logical - 1] = 0;
+    if (sl->replaces >= 0) {
+        unsigned old = (unsigned)sl->replaces;
+        sl->replaces = -1;
+        if (m->slots[old].pid > 0 && m->slots[old].logical == sl->logical)
+            drain_slot(m, old, "replaced by a new worker");
+    }
+    if ((int)slot == m->roll_waiting_slot) {
+        m->roll_waiting_slot = -1;
+        roll_step(m);
+    }
+    if (!m->notified_ready) {
+        unsigned ready = 0;
+        for (unsigned i = 0; i < m->nslots; i++)
+            ready += m->slots[i].pid > 0 && m->slots[i].ready;
+        if (ready >= (unsigned)m->s->conf.processes) {
+            m->notified_ready = true;
+            m->ever_ready = true;
+            wharf_log(WHARF_LOG_INFO, "ready: %u worker(s) accepting", ready);
+            wharf_sd_notify("READY=1");
+        }
+    }
+}
+
+static void read_worker_messages(struct master *m)
+{
+    struct wharf_master_msg msg;
+    while (read(m->s->master_pipe[0], &msg, sizeof msg) == (ssize_t)sizeof msg) {
+        if (msg.type == WHARF_MSG_READY)
+            on_worker_ready(m, msg.slot, msg.pid);
+        else if (msg.type == WHARF_MSG_RECYCLE && msg.slot < m->nslots &&
+                 m->slots[msg.slot].pid == msg.pid)
+            replace_slot(m, msg.slot);
+    }
+}
+
+static void describe_exit(int status, char *buf, size_t n)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, n, "exit status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, n, "status %#x", status);
+}
+
+static void on_worker_exit(struct master *m, unsigned slot, int status)
+{
+    struct slot sl = m->slots[slot];
+    char how[96];
+    describe_exit(status, how, sizeof how);
+    m->slots[slot].pid = 0;
+    m->slots[slot].ready = false;
+    m->slots[slot].draining = false;
+    atomic_store(&wharf_sb_slot(m->s, slot)->state, WHARF_WORKER_EMPTY);
+    atomic_store(&wharf_sb_slot(m->s, slot)->pid, 0);
+    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (sl.draining && clean)
+        wharf_log(WHARF_LOG_INFO, "worker %u (pid %d) finished draining", sl.logical, (int)sl.pid);
+    else if (m->mode == RUNNING)
+        wharf_log(WHARF_LOG_WARN, "worker %u (pid %d) died: %s", sl.logical, (int)sl.pid, how);
+    else
+        wharf_log(WHARF_LOG_INFO, "worker %u (pid %d) stopped: %s", sl.logical, (int)sl.pid, how);
+    if (m->mode != RUNNING)
+        return;
+    if ((int)slot == m->roll_waiting_slot)
+        m->roll_waiting_slot = -1;
+
+    unsigned li = sl.logical - 1;
+    bool failed_start = !sl.ready;
+    if (failed_start) {
+        if (!m->ever_ready && WIFEXITED(status) && WEXITSTATUS(status) == WHARF_WORKER_EXIT_FAILED) {
+            /* need-app: a server that cannot start its app must say so
+             * and stop, not loop forever */
+            wharf_log(WHARF_LOG_ERROR, "worker %u could not start (see the error above); stopping", sl.logical);
+            m->exit_status = 1;
+            fast_stop(m, "startup failed");
+            return;
+        }
+        m->failures[li]++;
+    }
+    /* Is a worker of this logical id still there (the replacement, or the
+     * one being replaced)?  Then it carries on; else start a new one. */
+    unsigned sib = sibling(slot);
+    if (m->slots[sib].pid > 0 && !m->slots[sib].draining) {
+        if (m->rolling)
+            roll_step(m);
+        return;
+    }
+    if (m->failures[li] > 0) {
+        int64_t delay = 100LL << (m->failures[li] > 7 ? 7 : m->failures[li] - 1);
+        if (delay > 10000)
+            delay = 10000;
+        wharf_log(WHARF_LOG_WARN, "worker %u failed %u time(s) in a row; next start in %" PRId64 " ms",
+                  sl.logical, m->failures[li], delay);
+        m->respawn_at_ms[li] = now_ms() + delay;
+    } else {
+        spawn(m, first_slot(sl.logical) + (slot & 1u), sl.logical, -1);
+    }
+    if (m->rolling)
+        roll_step(m);
+}
+
+static void reap(struct master *m)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == m->checker) {
+            m->checker = 0;
+            if (m->mode == RUNNING) {
+                char how[96];
+                describe_exit(status, how, sizeof how);
+                wharf_log(WHARF_LOG_WARN, "checker (pid %d) died: %s; restarting", (int)pid, how);
+                m->checker_respawn_ms = now_ms() + 1000;
+            }
+            continue;
+        }
+        for (unsigned i = 0; i < m->nslots; i++)
+            if (m->slots[i].pid == pid) {
+                on_worker_exit(m, i, status);
+                break;
+            }
+    }
+}
+
+static void on_signal(struct master *m)
+{
+    struct signalfd_siginfo si;
+    while (read(m->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        switch (si.ssi_signo) {
+        case SIGCHLD: reap(m); break;
+        case SIGTERM: graceful_stop(m, "SIGTERM"); break;
+        case SIGINT: fast_stop(m, "SIGINT"); break;
+        case SIGQUIT: fast_stop(m, "SIGQUIT"); break;
+        case SIGHUP:
+            wharf_log_reopen();
+            start_rolling_reload(m, "SIGHUP");
+            break;
+        case SIGUSR1:
+            for (unsigned i = 0; i < m->nslots; i++) {
+                struct wharf_worker_info wi;
+                if (m->slots[i].pid > 0 && wharf_worker_info(m->s, i, &wi))
+                    wharf_log(WHARF_LOG_INFO, "worker %u pid %d state %d requests %" PRIu64
+                              " in-flight %u connections %u rss %" PRIu64 " KiB",
+                              m->slots[i].logical, (int)wi.pid, (int)wi.state, wi.requests,
+                              wi.in_flight, wi.connections, wi.rss_bytes / 1024);
+            }
+            break;
+        default: break;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ tick */
+
+static void check_touch_files(struct master *m)
+{
+    const struct wharf_list *lists[2] = { &m->s->conf.touch_reload, &m->s->conf.touch_chain_reload };
+    size_t k = 0;
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; i < lists[l]->count; i++, k++) {
+            struct stat st;
+            time_t mt = stat(lists[l]->items[i].value, &st) == 0 ? st.st_mtime : 0;
+            if (k < m->ntouch && mt != m->touch_mtime[k]) {
+                bool changed = m->touch_mtime[k] != 0 || mt != 0;
+                m->touch_mtime[k] = mt;
+                if (changed) {
+                    wharf_log(WHARF_LOG_INFO, "%s was touched", lists[l]->items[i].value);
+                    start_rolling_reload(m, "touch-reload");
+                }
+            }
+        }
+}
+
+static void tick(struct master *m)
+{
+    struct wharf_server *s = m->s;
+    int64_t t = now_ms();
+    for (unsigned i = 0; i < m->nslots; i++) {
+        struct slot *sl = &m->slots[i];
+        if (sl->pid <= 0)
+            continue;
+        uint64_t rss = wharf_process_rss(sl->pid);
+        atomic_store(&wharf_sb_slot(s, i)->rss_bytes, rss);
+        if (s->conf.reload_on_rss > 0 && m->mode == RUNNING && sl->ready && !sl->draining &&
+            rss > (uint64_t)s->conf.reload_on_rss * 1024 * 1024) {
+            if (replace_slot(m, i) == 0)
+                wharf_log(WHARF_LOG_INFO, "worker %u uses %" PRIu64 " MiB > reload-on-rss %ld: replacing it",
+                          sl->logical, rss >> 20, s->conf.reload_on_rss);
+        }
+    }
+    if (m->mode == RUNNING) {
+        check_touch_files(m);
+        for (size_t i = 0; i < s->nplugins; i++)
+            if (s->plugins[i].p->tick)
+                s->plugins[i].p->tick(s, s->plugins[i].conf);
+    }
+    (void)t;
+}
+
+static void timers(struct master *m)
+{
+    int64_t t = now_ms();
+    for (unsigned i = 0; i < m->nslots; i++) {
+        struct slot *sl = &m->slots[i];
+        if (sl->pid > 0 && sl->draining && sl->kill_at_ms && t >= sl->kill_at_ms) {
+            struct wharf_worker_info wi;
+            wharf_worker_info(m->s, i, &wi);
+            wharf_log(WHARF_LOG_WARN,
+                      "worker %u (pid %d) still busy after graceful-timeout (%u request(s) in flight): killing it",
+                      sl->logical, (int)sl->pid, wi.in_flight);
+            kill(sl->pid, SIGKILL);
+            sl->kill_at_ms = 0;
+        }
+    }
+    if (m->mode == RUNNING) {
+        for (unsigned l = 1; l <= (unsigned)m->s->conf.processes; l++) {
+            unsigned li = l - 1;
+            if (m->respawn_at_ms[li] && t >= m->respawn_at_ms[li]) {
+                m->respawn_at_ms[li] = 0;
+                unsigned a = first_slot(l);
+                if (m->slots[a].pid <= 0 && m->slots[a + 1].pid <= 0)
+                    spawn(m, a, l, -1);
+            }
+        }
+        if (m->checker == 0 && m->checker_respawn_ms && t >= m->checker_respawn_ms) {
+            m->checker_respawn_ms = 0;
+            spawn_checker(m);
+        }
+    }
+    if (m->mode == STOP_DELAY && t >= m->stop_at_ms)
+        begin_drain_all(m);
+    if (m->mode == FAST_STOP && t >= m->fast_deadline_ms) {
+        for (unsigned i = 0; i < m->nslots; i++)
+            if (m->slots[i].pid > 0)
+                kill(m->slots[i].pid, SIGKILL);
+        m->fast_deadline_ms = t + 1000;
+    }
+    if (t - m->last_tick_ms >= 1000) {
+        m->last_tick_ms = t;
+        tick(m);
+    }
+}
+
+/* ------------------------------------------------------------ API */
+
+WHARF_EXPORT int wharf_worker_dump_stack(struct wharf_server *s, unsigned index)
+{
+    (void)s;
+    if (!M || index >= M->nslots || M->slots[index].pid <= 0)
+        return -1;
+    return kill(M->slots[index].pid, WHARF_SIGNAL_STACKDUMP);
+}
+
+WHARF_EXPORT int wharf_worker_stop(struct wharf_server *s, unsigned index, bool graceful,
+                                   const char *reason)
+{
+    (void)s;
+    if (!M || index >= M->nslots || M->slots[index].pid <= 0)
+        return -1;
+    struct slot *sl = &M->slots[index];
+    if (graceful) {
+        if (replace_slot(M, index) < 0)
+            drain_slot(M, index, reason ? reason : "requested");
+        return 0;
+    }
+    wharf_log(WHARF_LOG_WARN, "killing worker %u (pid %d): %s", sl->logical, (int)sl->pid,
+              reason ? reason : "requested");
+    return kill(sl->pid, SIGKILL);
+}
+
+/* ------------------------------------------------------------ startup */
+
+static int drop_privileges(struct wharf_server *s)
+{
+    const char *uid_s = s->conf.uid, *gid_s = s->conf.gid;
+    if (!uid_s && !gid_s)
+        return 0;
+    gid_t gid = (gid_t)-1;
+    uid_t uid = (uid_t)-1;
+    const char *user = NULL;
+    if (gid_s) {
+        struct group *gr = getgrnam(gid_s);
+        char *end;
+        long v = strtol(gid_s, &end, 10);
+        if (gr)
+            gid = gr->gr_gid;
+        else if (*gid_s && !*end && v >= 0)
+            gid = (gid_t)v;
+        else {
+            wharf_config_error(wharf_option_origin(s, "gid"), "gid", "unknown group '%s'", gid_s);
+            return -1;
+        }
+    }
+    if (uid_s) {
+        struct passwd *pw = getpwnam(uid_s);
+        char *end;
+        long v = strtol(uid_s, &end, 10);
+        if (!pw && *uid_s && !*end && v >= 0)
+            pw = getpwuid((uid_t)v);
+        if (pw) {
+            uid = pw->pw_uid;
+            user = pw->pw_name;
+            if (gid == (gid_t)-1)
+                gid = pw->pw_gid;
+        } else if (*uid_s && !*end && v >= 0) {
+            uid = (uid_t)v;
+        } else {
+            wharf_config_error(wharf_option_origin(s, "uid"), "uid", "unknown user '%s'", uid_s);
+            return -1;
+        }
+    }
+    if (gid != (gid_t)-1) {
+        if (setgid(gid) < 0) {
+            wharf_log(WHARF_LOG_ERROR, "setgid(%u): %s", (unsigned)gid, strerror(errno));
+            return -1;
+        }
+        /* drop root's supplementary groups; take the user's own */
+        if (getuid() == 0) {
+            if (user ? initgroups(user, gid) < 0 : setgroups(1, &gid) < 0) {
+                wharf_log(WHARF_LOG_ERROR, "setgroups: %s", strerror(errno));
+                return -1;
+            }
+        }
+    }
+    if (uid != (uid_t)-1 && setuid(uid) < 0) {
+        wharf_log(WHARF_LOG_ERROR, "setuid(%u): %s", (unsigned)uid, strerror(errno));
+        return -1;
+    }
+    if (uid != (uid_t)-1 && uid != 0 && setuid(0) == 0) {
+        wharf_log(WHARF_LOG_ERROR, "could regain root after setuid(%u): refusing to run", (unsigned)uid);
+        return -1;
+    }
+    wharf_log(WHARF_LOG_INFO, "running as uid %u gid %u", (unsigned)getuid(), (unsigned)getgid());
+    return 0;
+}
+
+static int write_pidfile(struct wharf_server *s)
+{
+    if (!s->conf.pidfile)
+        return 0;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp%d", s->conf.pidfile, (int)getpid());
+    FILE *f = fopen(tmp, "we");
+    if (!f) {
+        wharf_config_error(wharf_option_origin(s, "pidfile"), "pidfile", "cannot write %s: %s",
+                           s->conf.pidfile, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    /* written whole, then renamed: a reader never sees half a pid */
+    if (fclose(f) != 0 || rename(tmp, s->conf.pidfile) != 0) {
+        wharf_config_error(wharf_option_origin(s, "pidfile"), "pidfile", "cannot write %s: %s",
+                           s->conf.pidfile, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_env(struct wharf_server *s)
+{
+    for (size_t i = 0; i < s->conf.env.count; i++) {
+        const char *kv = s->conf.env.items[i].value;
+        const char *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            wharf_config_error(s->conf.env.items[i].origin, "env", "'%s' is not KEY=VALUE", kv);
+            return -1;
+        }
+        char *key = wharf_xstrndup(kv, (size_t)(eq - kv));
+        setenv(key, eq + 1, 1);
+        free(key);
+    }
+    return 0;
+}
+
+static void summary(struct wharf_server *s)
+{
+    char plugins[512] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < s->nplugins; i++)
+        n += (size_t)snprintf(plugins + n, n < sizeof plugins ? sizeof plugins - n : 0, "%s%s",
+                              i ? " " : "", s->plugins[i].p->name);
+    char socks[512] = "";
+    n = 0;
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].fd >= 0)
+            n += (size_t)snprintf(socks + n, n < sizeof socks ? sizeof socks - n : 0, "%s%s",
+                                  n ? " " : "", s->listeners[i].address);
+#ifdef WHARF_WITH_JEMALLOC
+    const char *alloc = "jemalloc " WHARF_JEMALLOC_VERSION;
+#else
+    const char *alloc = "glibc malloc";
+#endif
+    wharf_log(WHARF_LOG_INFO, "wharf %s (ABI %d.%d, %s): %ld worker(s) x %ld thread(s); plugins: %s; listening on %s",
+              PACKAGE_VERSION, WHARF_ABI_MAJOR, WHARF_ABI_MINOR, alloc, s->conf.processes,
+              s->conf.threads, plugins[0] ? plugins : "none", socks[0] ? socks : "nothing");
+}
+
+static void teardown(struct wharf_server *s)
+{
+    for (size_t i = s->nplugins; i-- > 0;)
+        if (s->plugins[i].p->teardown)
+            s->plugins[i].p->teardown(s, s->plugins[i].conf);
+    if (s->conf.vacuum) {
+        wharf_listeners_vacuum(s);
+        if (s->conf.pidfile && unlink(s->conf.pidfile) == 0)
+            wharf_log(WHARF_LOG_INFO, "vacuum: removed %s", s->conf.pidfile);
+    }
+}
+
+/* Everything up to forking workers; shared by normal runs and
+ * --check-config (which stops before binding anything for real). */
+static int prepare(struct wharf_server *s)
+{
+    if (s->conf.chdir_path && chdir(s->conf.chdir_path) < 0) {
+        wharf_config_error(wharf_option_origin(s, "chdir"), "chdir", "cannot change to %s: %s",
+                           s->conf.chdir_path, strerror(errno));
+        return 1;
+    }
+    if (apply_env(s) < 0 || wharf_accesslog_setup(s) < 0)
+        return 1;
+    if (!s->check_only)
+        wharf_listeners_inherit(s);
+    if (wharf_listeners_prebind(s) < 0)
+        return 1;
+    if (!s->check_only) {
+        if (write_pidfile(s) < 0 || drop_privileges(s) < 0)
+            return 1;
+    }
+    for (size_t i = 0; i < s->nplugins; i++) {
+        struct wharf_loaded_plugin *lp = &s->plugins[i];
+        if (!lp->p->setup)
+            continue;
+        int rc = lp->p->setup(s, lp->conf);
+        if (rc == WHARF_EXIT)
+            return 2;
+        if (rc != WHARF_OK) {
+            wharf_log(WHARF_LOG_ERROR, "plugin %s: setup failed", lp->p->name);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int wharf_master_run(struct wharf_server *s)
+{
+    wharf_log_set_role("master");
+    s->master_pid = getpid();
+    int rc = prepare(s);
+    if (rc == 2)
+        return 0;
+    if (rc != 0)
+        return 1;
+    if (s->check_only) {
+        printf("configuration OK: %zu plugin(s), %zu socket(s)\n", s->nplugins, s->nlisteners);
+        return 0;
+    }
+    wharf_listeners_close_unused(s);
+    wharf_listeners_close_unclaimed(s);
+    if (wharf_scoreboard_create(s) < 0)
+        return 1;
+    if (pipe2(s->master_pipe, O_CLOEXEC) < 0) {
+        wharf_log(WHARF_LOG_ERROR, "pipe: %s", strerror(errno));
+        return 1;
+    }
+    wharf_set_nonblock(s->master_pipe[0], true);
+    prctl(PR_SET_NAME, "wharf-master");
+
+    static struct master m;
+    M = &m;
+    m.s = s;
+    m.nslots = (unsigned)s->conf.processes * 2;
+    m.slots = wharf_xcalloc(m.nslots, sizeof *m.slots);
+    m.failures = wharf_xcalloc((size_t)s->conf.processes, sizeof *m.failures);
+    m.respawn_at_ms = wharf_xcalloc((size_t)s->conf.processes, sizeof *m.respawn_at_ms);
+    m.roll_waiting_slot = -1;
+    m.ntouch = s->conf.touch_reload.count + s->conf.touch_chain_reload.count;
+    m.touch_mtime = wharf_xcalloc(m.ntouch + 1, sizeof *m.touch_mtime);
+    for (unsigned i = 0; i < m.nslots; i++)
+        m.slots[i].replaces = -1;
+    {
+        size_t k = 0;
+        const struct wharf_list *lists[2] = { &s->conf.touch_reload, &s->conf.touch_chain_reload };
+        for (int l = 0; l < 2; l++)
+            for (size_t i = 0; i < lists[l]->count; i++, k++) {
+                struct stat st;
+                m.touch_mtime[k] = stat(lists[l]->items[i].value, &st) == 0 ? st.st_mtime : 0;
+            }
+    }
+
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (m.sigfd < 0) {
+        wharf_log(WHARF_LOG_ERROR, "signalfd: %s", strerror(errno));
+        return 1;
+    }
+
+    summary(s);
+    for (unsigned l = 1; l <= (unsigned)s->conf.processes; l++)
+        spawn(&m, first_slot(l), l, -1);
+    spawn_checker(&m);
+    m.last_tick_ms = now_ms();
+
+    for (;;) {
+        if (m.mode != RUNNING && m.mode != STOP_DELAY && alive_workers(&m) == 0)
+            break;
+        struct pollfd pfd[2] = { { m.sigfd, POLLIN, 0 }, { s->master_pipe[0], POLLIN, 0 } };
+        int n = poll(pfd, 2, 100);
+        if (n < 0 && errno != EINTR) {
+            wharf_log(WHARF_LOG_ERROR, "poll: %s", strerror(errno));
+            break;
+        }
+        if (n > 0 && (pfd[0].revents & POLLIN))
+            on_signal(&m);
+        if (n > 0 && (pfd[1].revents & POLLIN))
+            read_worker_messages(&m);
+        timers(&m);
+    }
+    if (m.checker > 0) {
+        kill(m.checker, SIGKILL);
+        waitpid(m.checker, NULL, 0);
+    }
+    teardown(s);
+    wharf_log(WHARF_LOG_INFO, "bye");
+    return m.exit_status;
+}
