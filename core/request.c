@@ -361,8 +361,9 @@ WHARF_EXPORT int wharf_response_header(struct wharf_request *r, const char *name
                       (int)(value_len > 32 ? 32 : value_len), value);
             return -1;
         }
-        r->response_length = v;
+        /* one Content-Length: the last one given wins */
         wharf_response_header_del(r, "Content-Length");
+        r->response_length = v;
     }
     if (p->nheaders == p->capheaders) {
         p->capheaders = p->capheaders ? p->capheaders * 2 : 16;
