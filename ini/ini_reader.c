@@ -26,12 +26,13 @@
  *  - the key ends at the first '=' (':' is no separator);
  *  - every section with the wanted name is read, in file order, also when
  *    it appears more than once; lines before the first header are not;
- *  - (wharf) a ';' or '#' that follows a space or tab starts a comment:
- *    `static-map = /static=/app/static  ; (if needed)` is "/static=
- *    /app/static".  uWSGI keeps the comment in the value, which no one
- *    means; inih does the same for ';'.  A ';' or '#' right after a
- *    non-blank stays ("a;b", "#fff"); a value that needs " ;" or " #" can
- *    come from $(ENV) or @(file), which are expanded after this;
+ *  - (wharf) a ';' or '#' that follows a value and a space or tab starts
+ *    a comment: `static-map = /static=/app/static  ; (if needed)` is
+ *    "/static=/app/static".  uWSGI keeps the comment in the value, which
+ *    no one means (inih cuts at " ;" too).  A ';' or '#' right after a
+ *    non-blank stays ("a;b"), and so does one that starts the value
+ *    (`color = #fff`, as uWSGI); a value that needs " ;" or " #" inside
+ *    can come from $(ENV) or @(file), which are expanded after this;
  *  - (wharf) a header must end with ']' (uWSGI drops its last character,
  *    whatever it is), a UTF-8 BOM is skipped, a NUL byte is an error, and
  *    a line may be up to 1 MiB long (longer is an error, never a cut).
@@ -83,7 +84,8 @@ static char *rstrip(char *s)
     return s;
 }
 
-/* Cut at the first ';' or '#' that follows a space or tab. */
+/* Cut at the first ';' or '#' that follows a space or tab (never at the
+ * first character: callers pass text that starts with a non-blank). */
 static void cut_comment(char *s)
 {
     for (char *p = s; *p; p++) {
@@ -124,9 +126,10 @@ static int lex_line(struct ini_state *st)
     if (eq) {
         *eq = '\0';
         st->key = rstrip(s);
-        char *v = eq + 1;
+        /* lstrip first: a value that starts with ';' or '#' is a value */
+        char *v = lstrip(eq + 1);
         cut_comment(v);
-        st->value = rstrip(lstrip(v));
+        st->value = rstrip(v);
     } else {
         cut_comment(s);
         st->key = rstrip(s);
