@@ -22,7 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+/* By path: under automake, -I$(top_builddir) comes first and "config.h"
+ * there is autoconf's, not the reader's interface. */
+#include "../../ini/config.h"
 
 #ifndef WHARF_TEST_SRCDIR
 #define WHARF_TEST_SRCDIR "."
