@@ -867,6 +867,23 @@ START_TEST(argv_config_files_in_order)
 }
 END_TEST
 
+START_TEST(argv_section_of_last_file)
+{
+    /* `--ini :name` reads another section of the last file given */
+    wfile("a.ini", "[uwsgi]\nu = 1\n[extra]\ne = 2\n");
+    const char *a = P("a.ini");
+    char *argv[] = {"wharf", (char *)a, "--ini", ":extra", NULL};
+    OK(args(4, argv));
+    ck_assert_uint_eq(cfg.count, 2);
+    ENTRY(1, "e", "2");
+    ORIGIN(1, S("%s:4", a));
+    wharf_cfg_free(&cfg);
+    wharf_cfg_init(&cfg);
+    char *none[] = {"wharf", "--ini", ":extra", NULL};
+    FAILS(args(3, none), "command line: ':extra' names no file, and no config file was read before it");
+}
+END_TEST
+
 START_TEST(argv_errors)
 {
     char *bare[] = {"wharf", "--a", "1", "app.py", NULL};
@@ -1123,6 +1140,7 @@ static Suite *ini_suite(void)
         {"argv", argv_forms},
         {"argv", argv_short_help},
         {"argv", argv_config_files_in_order},
+        {"argv", argv_section_of_last_file},
         {"argv", argv_errors},
         {"argv", argv_placeholders},
         {"env", env_mapping},
