@@ -32,6 +32,7 @@
 
 struct yctx {
     struct cfg_load *lc;
+    FILE *fp;
     yaml_parser_t p;
 };
 
@@ -52,9 +53,17 @@ static int parse_error(struct yctx *y)
 
     if (p->error == YAML_MEMORY_ERROR)
         return wharf_cfg_oom(cfg);
-    if (p->error == YAML_READER_ERROR)
-        return wharf_cfg_fail(cfg, "%s: YAML error at byte %zu: %s", display(y), p->problem_offset,
-                              p->problem ? p->problem : "unreadable input");
+    if (p->error == YAML_READER_ERROR) {
+        /* libyaml knows only the byte offset of bad input (invalid UTF-8,
+         * control characters): count the lines up to it. */
+        unsigned long line = 1;
+        int c;
+        if (fseek(y->fp, 0, SEEK_SET) == 0)
+            for (size_t i = 0; i < p->problem_offset && (c = getc(y->fp)) != EOF; i++)
+                line += c == '\n';
+        return wharf_cfg_fail(cfg, "%s:%lu: YAML error: %s (byte %zu)", display(y), line,
+                              p->problem ? p->problem : "unreadable input", p->problem_offset);
+    }
     return wharf_cfg_fail(cfg, "%s:%lu: YAML syntax error: %s%s%s%s", display(y),
                           (unsigned long)p->problem_mark.line + 1, p->problem ? p->problem : "invalid YAML",
                           p->context ? " (" : "", p->context ? p->context : "", p->context ? ")" : "");
@@ -248,7 +257,7 @@ static int document(struct yctx *y)
 
 int wharf_cfg_read_yaml(struct cfg_load *lc, FILE *fp)
 {
-    struct yctx y = {.lc = lc};
+    struct yctx y = {.lc = lc, .fp = fp};
     int rc = 0;
 
     if (!yaml_parser_initialize(&y.p))

@@ -796,6 +796,8 @@ START_TEST(yaml_sections_and_errors)
     FAILS(ini("f.yml", "- a\n- b\n"), S("%s:1: the top level must be a mapping of sections (uwsgi:, wharf:)", P("f.yml")));
     FAILS(ini("g.yml", "x: &a 1\nuwsgi:\n  y: *a\n"), S("%s:3: aliases (*name) are not supported", P("g.yml")));
     FAILS(ini("h.yml", "uwsgi: text\n"), S("%s:1: the 'uwsgi' section must be a mapping of options", P("h.yml")));
+    FAILS(ini("i.yml", "uwsgi:\n  a: 1\n  b: \xff\n"),
+          S("%s:3: YAML error: invalid leading UTF-8 octet (byte 19)", P("i.yml")));
 }
 END_TEST
 
