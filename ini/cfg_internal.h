@@ -1,6 +1,6 @@
 /*
  * ini/cfg_internal.h - what the pieces of the config reader share
- * (config.c, ini_reader.c, yaml_reader.c, expand.c).  Not for the core:
+ * (config.c, blocks.c, expand.c, ini_reader.c, yaml_reader.c).  Not for the core:
  * the core only sees ini/config.h.
  */
 #ifndef WHARF_INI_CFG_INTERNAL_H
@@ -51,7 +51,8 @@ struct cfg_item {
     const struct cfg_file *file; /* NULL for env and command line */
     char *section;               /* %x; NULL outside files */
     size_t entry;                /* index in cfg->entries, or WHARF_CFG_NONE */
-    unsigned char state;         /* expansion: 0 pending, 1 busy, 2 done */
+    bool done;                   /* value is expanded (cycles are found on
+                                    the expansion stack, not here) */
     char *value;                 /* expanded value, once done */
 };
 
@@ -84,7 +85,8 @@ struct cfg_load {
     struct cfg_file *file;
     struct cfg_load *includer;  /* the file that included this one, or NULL */
     unsigned depth;             /* 1 for a top-level file */
-    char *section;              /* section being read (owned by the reader) */
+    char *section;              /* section being read (%x), set by
+                                   wharf_cfg_section_begin() */
     bool found;                 /* a wanted section was seen */
     char *seen;                 /* "[a], [b]": sections seen, for errors */
     size_t seen_len;
@@ -108,12 +110,19 @@ int wharf_cfg_fail(struct wharf_cfg *, const char *fmt, ...)
 int wharf_cfg_oom(struct wharf_cfg *);
 int wharf_cfg_buf_add(struct cfg_buf *, const char *, size_t);
 bool wharf_cfg_section_begin(struct cfg_load *, const char *name);
-int wharf_cfg_file_pair(struct cfg_load *, const char *key, const char *value,
-                        unsigned long line);
 int wharf_cfg_read_line(FILE *, struct cfg_buf *, bool *too_long);
 char *wharf_cfg_resolve(const char *base_dir, const char *path);
+int wharf_cfg_pair(struct wharf_cfg *, struct cfg_load *, const char *key, const char *value,
+                   const char *origin, enum wharf_cfg_source);
 size_t wharf_cfg_lookup(const struct wharf_cfg *, const char *key);
 void wharf_cfg_mark_used(struct wharf_cfg *, const char *key);
+
+/* blocks.c: every key a reader finds in a wanted section (`value` NULL
+ * for a bare key), for/if blocks */
+int wharf_cfg_file_pair(struct cfg_load *, const char *key, const char *value,
+                        unsigned long line);
+bool wharf_cfg_is_block_key(const char *key);
+void wharf_cfg_block_clear(struct cfg_load *);
 
 /* ini_reader.c, yaml_reader.c: read one file into wharf_cfg_file_pair() */
 int wharf_cfg_read_ini(struct cfg_load *, FILE *);

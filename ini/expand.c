@@ -364,7 +364,7 @@ static int placeholder(struct xp *xp, const struct xsrc *src, size_t idx, struct
 {
     struct cfg_item *it = &xp->cfg->priv->items[idx];
 
-    if (it->state == 2)
+    if (it->done)
         return emit_str(xp, src, out, it->value);
     for (size_t i = 0; i < xp->nstack; i++)
         if (xp->stack[i] == idx)
@@ -381,7 +381,7 @@ static int placeholder(struct xp *xp, const struct xsrc *src, size_t idx, struct
         rc = emit(xp, src, out, v.s, v.len);
     if (rc == 0 && xp->final) {
         it->value = v.s;
-        it->state = 2;
+        it->done = true;
     } else {
         free(v.s);
     }
@@ -504,7 +504,7 @@ int wharf_cfg_expand_all(struct wharf_cfg *cfg)
 
     for (size_t i = 0; i < pv->nitems; i++) {
         struct cfg_item *it = &pv->items[i];
-        if (it->entry == WHARF_CFG_NONE || it->state == 2)
+        if (it->entry == WHARF_CFG_NONE || it->done)
             continue;
         struct cfg_buf v = {0};
         xp.stack[0] = i;
@@ -516,7 +516,7 @@ int wharf_cfg_expand_all(struct wharf_cfg *cfg)
             return -1;
         }
         it->value = v.s;
-        it->state = 2;
+        it->done = true;
     }
     for (size_t i = 0; i < pv->nitems; i++) {
         struct cfg_item *it = &pv->items[i];

@@ -4,6 +4,7 @@ WHARF_INI_SOURCES = \
 	ini/config.h \
 	ini/cfg_internal.h \
 	ini/config.c \
+	ini/blocks.c \
 	ini/expand.c \
 	ini/ini_reader.c \
 	ini/yaml_reader.c
