@@ -1,7 +1,7 @@
 /*
  * ini/cfg_internal.h - what the pieces of the config reader share
  * (config.c, blocks.c, expand.c, ini_reader.c, yaml_reader.c).  Not for the core:
- * the core only sees ini/config.h.
+ * the core only sees ini/cfg.h.
  */
 #ifndef WHARF_INI_CFG_INTERNAL_H
 #define WHARF_INI_CFG_INTERNAL_H
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "cfg.h"
 
 /* Limits.  None of them truncates anything: passing one is an error that
  * says which limit was hit.  They exist so that a hostile or broken input

@@ -10,8 +10,8 @@
  * `for`...) are uWSGI's "immediate" options; they never become entries.
  */
 #ifndef _GNU_SOURCE
-/* "config.h" in this directory shadows autoconf's config.h (which would
- * define it), so ask for the GNU/POSIX interfaces ourselves. */
+/* The reader builds standalone too (fuzzing), without autoconf's
+ * config.h: ask for the GNU/POSIX interfaces ourselves. */
 #define _GNU_SOURCE 1
 #endif
 

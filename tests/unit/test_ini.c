@@ -22,9 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* By path: under automake, -I$(top_builddir) comes first and "config.h"
- * there is autoconf's, not the reader's interface. */
-#include "../../ini/config.h"
+#include "../../ini/cfg.h"
 
 #ifndef WHARF_TEST_SRCDIR
 #define WHARF_TEST_SRCDIR "."
