@@ -13,3 +13,4 @@ endif
 # The healthz tests' fixture plugin.  TODO(core lead): include this from
 # tests/fixtures/plugins/local.mk (or Makefile.am) and drop it here.
 include $(top_srcdir)/tests/fixtures/plugins/healthz.mk
+EXTRA_DIST += plugins/healthz/README.md tests/integration/test_healthz.py

@@ -39,6 +39,16 @@ def status_of(srv, path):
     return get(srv, path).status_code
 
 
+def wait_status(srv, path, code, timeout=5.0, what=None):
+    """Poll `path` (a new connection each time) until it answers `code`;
+    returns that response.  (A Response is falsy when its status is an
+    error, hence the tuple.)"""
+    def poll():
+        r = get(srv, path)
+        return (r,) if r.status_code == code else None
+    return wait_for(poll, timeout=timeout, what=what or f"{path} to answer {code}")[0]
+
+
 @pytest.fixture
 def fixture_plugins(tmp_path):
     """A plugins-dir with the built plugins plus the fakecheck fixture
@@ -392,10 +402,7 @@ def test_ready_turns_503_on_sigterm_while_live_stays_200_until_exit(wharf):
     assert status_of(srv, "/healthz/ready") == 200
     srv.signal(signal.SIGTERM)
 
-    def ready_failed():
-        r = get(srv, "/healthz/ready")
-        return r if r.status_code == 503 else None
-    r = wait_for(ready_failed, timeout=1.0, what="/healthz/ready to turn 503 after SIGTERM")
+    r = wait_status(srv, "/healthz/ready", 503, timeout=1.0, what="ready to turn 503 after SIGTERM")
     assert r.json() == {"status": "unavailable", "checks": {}, "draining": False, "stopping": True,
                         "app": True}
 
@@ -457,13 +464,7 @@ def test_ready_follows_a_plugin_check(wharf, fixture_plugins, tmp_path):
                  "fakecheck-file": str(flag), "fakecheck-delay": "30ms",
                  "fakecheck-message": "db \"down\" \\ at\there é"}, env=fixture_plugins)
 
-    def ready_is(code):
-        def probe():
-            r = get(srv, "/healthz/ready")
-            return r if r.status_code == code else None
-        return probe
-
-    r = wait_for(ready_is(503), timeout=5, what="ready 503 while the check fails")
+    r = wait_status(srv, "/healthz/ready", 503, what="ready 503 while the check fails")
     body = r.json()
     assert body["status"] == "unavailable" and body["app"] is True
     check = body["checks"]["fakecheck"]
@@ -474,14 +475,14 @@ def test_ready_follows_a_plugin_check(wharf, fixture_plugins, tmp_path):
              == "db \"down\" \\ at\there é", timeout=5, what="the check's message")
 
     flag.write_text("")
-    r = wait_for(ready_is(200), timeout=5, what="ready 200 once the check passes")
+    r = wait_status(srv, "/healthz/ready", 200, what="ready 200 once the check passes")
     check = r.json()["checks"]["fakecheck"]
     assert check == {"ok": True, "ms": check["ms"], "error": None}
     assert check["ms"] >= 30  # fakecheck-delay
     assert scrape(srv).value("wharf_check_ok", check="fakecheck") == 1
 
     flag.unlink()
-    wait_for(ready_is(503), timeout=5, what="ready 503 again once the check fails")
+    wait_status(srv, "/healthz/ready", 503, what="ready 503 again once the check fails")
     assert status_of(srv, "/healthz/live") == 200
     assert status_of(srv, "/healthz/startup") == 200
     wait_for(lambda: scrape(srv).value("wharf_check_ok", check="fakecheck") == 0, timeout=5,
@@ -491,7 +492,7 @@ def test_ready_follows_a_plugin_check(wharf, fixture_plugins, tmp_path):
 def test_check_messages_are_valid_json_even_when_cut(wharf, fixture_plugins, tmp_path):
     # 100 x "é" is 200 bytes; the core keeps 159 of them, ending in half a
     # character, which must come out as U+FFFD, not as invalid UTF-8
-    srv = wharf({"processes": 1, "fakecheck-file": str(tmp_path / "missing"),
+    srv = wharf({"processes": 1, "healthz": "true", "fakecheck-file": str(tmp_path / "missing"),
                  "fakecheck-message": "é" * 100}, env=fixture_plugins)
 
     def cut_message():
@@ -505,15 +506,12 @@ def test_check_messages_are_valid_json_even_when_cut(wharf, fixture_plugins, tmp
 def test_a_stuck_checker_makes_ready_fail(wharf, fixture_plugins, tmp_path):
     flag = tmp_path / "ok"
     flag.write_text("")
-    srv = wharf({"processes": 1, "fakecheck-file": str(flag)}, env=fixture_plugins)
+    srv = wharf({"processes": 1, "healthz": "true", "fakecheck-file": str(flag)}, env=fixture_plugins)
     wait_for(lambda: status_of(srv, "/healthz/ready") == 200, timeout=5, what="ready")
     [checker] = child_pids(srv, "wharf-checker")
     os.kill(checker, signal.SIGSTOP)
     try:
-        def stale():
-            r = get(srv, "/healthz/ready")
-            return r if r.status_code == 503 else None
-        r = wait_for(stale, timeout=10, what="a stale check to fail readiness")
+        r = wait_status(srv, "/healthz/ready", 503, timeout=10, what="a stale check to fail readiness")
         err = r.json()["checks"]["fakecheck"]["error"]
         assert err.startswith("stale: no result for "), err
     finally:
@@ -525,7 +523,8 @@ def test_a_stuck_checker_makes_ready_fail(wharf, fixture_plugins, tmp_path):
 def test_startup_and_ready_wait_for_the_app(wharf, fixture_plugins, tmp_path):
     ok, app = tmp_path / "ok", tmp_path / "app-loaded"
     ok.write_text("")
-    srv = wharf({"processes": 2, "fakecheck-file": str(ok), "fakecheck-app-file": str(app)},
+    srv = wharf({"processes": 2, "healthz": "true", "fakecheck-file": str(ok),
+                 "fakecheck-app-file": str(app)},
                 env=fixture_plugins)
     r = get(srv, "/healthz/startup")
     assert r.status_code == 503 and r.json() == {"status": "starting"}
@@ -536,8 +535,7 @@ def test_startup_and_ready_wait_for_the_app(wharf, fixture_plugins, tmp_path):
 
     app.write_text("")
     wait_for(lambda: status_of(srv, "/healthz/startup") == 200, timeout=5, what="startup 200")
-    r = wait_for(lambda: (lambda r: r if r.status_code == 200 else None)(get(srv, "/healthz/ready")),
-                 timeout=5, what="ready 200")
+    r = wait_status(srv, "/healthz/ready", 200)
     assert r.json()["app"] is True
 
 
