@@ -18,7 +18,6 @@
  *
  * This file: options, setup, and which path goes where.
  */
-#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -607,9 +607,11 @@ def test_metrics_format_and_counters_move_exactly(wharf, fixture_plugins, tmp_pa
 def test_metrics_parse_with_prometheus_client(wharf):
     parser = pytest.importorskip("prometheus_client.parser")
     srv = wharf({"processes": 2, "metrics": "/metrics"})
+    s = requests.Session()  # one worker, in order: see the exact-counter test
     for _ in range(3):
-        get(srv, "/nope")
-    text = get(srv, "/metrics").text
+        assert get(srv, "/nope", s).status_code == 404
+    text = get(srv, "/metrics", s).text
+    s.close()
     families = {f.name: f for f in parser.text_string_to_metric_families(text)}
     # prometheus_client strips _total from counter family names
     assert families["wharf_requests"].type == "counter"
@@ -621,9 +623,10 @@ def test_metrics_parse_with_prometheus_client(wharf):
 
 def test_counters_survive_a_killed_worker(wharf):
     srv = wharf({"processes": 2, "metrics": "/metrics"})
-    for _ in range(5):
-        assert status_of(srv, "/nope") == 404
-    scrapes = [scrape(srv)]
+    with requests.Session() as s:
+        for _ in range(5):
+            assert get(srv, "/nope", s).status_code == 404
+        scrapes = [scrape(srv, s)]
     pids = srv.worker_pids()
     assert len(pids) == 2
     os.kill(pids[0], signal.SIGKILL)
@@ -672,3 +675,12 @@ def test_metrics_allow(wharf):
     # client it names is the one checked
     assert get(srv, "/metrics", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 403
     assert get(srv, "/metrics", headers={"X-Forwarded-For": "127.0.0.9"}).status_code == 200
+
+
+def test_counters_of_other_plugins_appear(wharf):
+    if not os.path.exists(os.path.join(PLUGINS_DIR, "harakiri_plugin.so")):
+        pytest.skip("harakiri plugin not built")
+    srv = wharf({"processes": 1, "metrics": "/metrics", "harakiri": 60})
+    m = scrape(srv)
+    assert m.types["wharf_harakiri_total"] == "counter"
+    assert m.value("wharf_harakiri_total") == 0
