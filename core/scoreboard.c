@@ -203,6 +203,15 @@ WHARF_EXPORT size_t wharf_checks(struct wharf_server *s, struct wharf_check *out
         }
         out[i].name[sizeof out[i].name - 1] = '\0';
         out[i].message[sizeof out[i].message - 1] = '\0';
+        /* a result the checker has not refreshed for a while says nothing
+         * about now: report it failed rather than trust it */
+        int64_t updated = atomic_load(&c->updated_ns);
+        int64_t age_ms = updated ? (wharf_monotonic_ns() - updated) / 1000000 : 0;
+        if (age_ms > WHARF_CHECK_STALE_MS) {
+            out[i].ok = false;
+            snprintf(out[i].message, sizeof out[i].message,
+                     "stale: no result for %lld s (checker stuck?)", (long long)(age_ms / 1000));
+        }
     }
     return n;
 }
