@@ -81,7 +81,10 @@ class Wharf:
             with open(self.ini_path, "w") as f:
                 f.write(ini)
         self.args = list(args)
-        self.env = dict(os.environ)
+        # the test harness's own WHARF_* settings are not server options
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("WHARF_BUILDDIR", "WHARF_SRCDIR", "WHARF_BIN")
+                    and not k.startswith("WHARF_TEST_")}
         self.env["WHARF_PLUGINS_DIR"] = PLUGINS_DIR
         # sanitizer builds: report and stop at the first error; Python's own
         # allocations are not leaks of ours
