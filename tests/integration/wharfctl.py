@@ -126,7 +126,11 @@ class Wharf:
     def wait_exit(self, timeout=30):
         return self.proc.wait(timeout)
 
-    def stop(self, sig=signal.SIGINT, timeout=30):
+    def stop(self, sig=None, timeout=30):
+        # (a default of signal.SIGINT would name the method below, not the
+        # module: class bodies are evaluated top to bottom)
+        if sig is None:
+            sig = signal.SIGINT
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
