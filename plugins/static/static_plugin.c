@@ -409,7 +409,7 @@ static bool if_range_holds(const struct req_hdrs *h, const struct st_file *f)
 {
     const char *v = h->if_range;
     size_t n = h->if_range_len;
-    if (n && (v[0] == '"' || v[0] == 'W'))
+    if ((n && v[0] == '"') || (n >= 2 && v[0] == 'W' && v[1] == '/'))
         return st_etag_match_strong(v, n, f->etag, f->etag_len);
     int64_t t;
     return st_parse_http_date(v, n, &t) && t == f->mtime;
@@ -770,11 +770,13 @@ static int add_map(struct static_conf *c, const struct wharf_list_item *it, cons
     struct stat st;
     m->root_real = realpath(m->root[0] ? m->root : "/", NULL);
     if (!m->root_real || stat(m->root_real, &st) < 0) {
-        wharf_config_error(it->origin, option, "cannot serve '%s': %s", eq + 1, strerror(errno));
+        wharf_config_error(it->origin, option, "'%s': cannot open '%s': %s", it->value, eq + 1,
+                           strerror(errno));
         return -1;
     }
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
-        wharf_config_error(it->origin, option, "'%s' is neither a directory nor a file", eq + 1);
+        wharf_config_error(it->origin, option, "'%s': '%s' is neither a directory nor a file", it->value,
+                           eq + 1);
         return -1;
     }
     m->root_real_len = strlen(m->root_real);
