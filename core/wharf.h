@@ -207,7 +207,8 @@ struct wharf_plugin {
     int (*handle)(struct wharf_request *, void *conf);
     unsigned phases;  /* WHARF_PHASE_BIT(WHARF_PHASE_CONTENT) | ... */
 
-    /* Master, about once a second. */
+    /* Master, ten times a second (harakiri needs the precision): keep it
+     * cheap and never block. */
     void (*tick)(struct wharf_server *, void *conf);
 
     /* Readiness check, run by the core's checker process about once a

@@ -98,6 +98,7 @@ struct conn {
     size_t out_bytes;
 
     int64_t deadline_ms;        /* head timeout / keep-alive idle / flush */
+    int64_t idle_since_ms;      /* when it last became idle (keep-alive) */
     bool trusted;               /* peer may set X-Forwarded-* */
     char peer[INET6_ADDRSTRLEN + 1];
     unsigned peer_port;
@@ -1002,6 +1003,7 @@ static void start_next(struct conn *c)
         return;
     }
     c->deadline_ms = now(c) + (keep ? c->conf->header_timeout_ms : c->conf->keepalive_ms);
+    c->idle_since_ms = now(c);
     wharf_loop_mod(c->w, c->fd, WHARF_EV_READ);
     if (keep)
         process_buffer(c);
@@ -1071,6 +1073,19 @@ static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg
     process_buffer(c);
 }
 
+/* While draining, an idle keep-alive connection is closed only after it
+ * stayed idle this long: a busy client's next request is usually already
+ * on its way, and closing under it would fail that request.  It gets its
+ * answer with "Connection: close" instead. */
+#define DRAIN_IDLE_GRACE_MS 1000
+
+/* Is there a request waiting on this idle connection? */
+static bool has_pending_bytes(struct conn *c)
+{
+    char b;
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
 /* Timeouts and drain, a few times a second.  Connections whose request is
  * with the app are left alone: harakiri is what limits apps. */
 static void conn_timer(struct wharf_worker *w, void *arg)
@@ -1083,8 +1098,11 @@ static void conn_timer(struct wharf_worker *w, void *arg)
         if (c->state == C_REQUEST)
             continue;
         bool idle = c->state == C_HEAD && c->len == 0;
-        if (draining && idle) {
-            conn_shutdown(c);
+        if (draining && idle && t - c->idle_since_ms >= DRAIN_IDLE_GRACE_MS) {
+            if (has_pending_bytes(c))
+                conn_read(w, c->fd, WHARF_EV_READ, c);
+            else
+                conn_shutdown(c);
             continue;
         }
         if (c->deadline_ms && t >= c->deadline_ms) {
@@ -1157,6 +1175,7 @@ void http_accept(struct wharf_worker *w, int fd, const struct sockaddr *peer, un
     }
     c->trusted = http_peer_trusted(conf, peer);
     c->deadline_ms = wharf_now_ms(w) + conf->header_timeout_ms;
+    c->idle_since_ms = wharf_now_ms(w);
     c->next = &ws.list;
     c->prev = ws.list.prev;
     ws.list.prev->next = c;
