@@ -12,3 +12,4 @@ plugins_static_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS) $(STATIC_DEPS_CFLAGS)
 plugins_static_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_static_plugin_so_LDADD = $(STATIC_DEPS_LIBS)
 endif
+EXTRA_DIST += plugins/static/STATIC.md

@@ -2,7 +2,7 @@
  * plugins/static/static_plugin.c - static files from the worker's event
  * loop: uWSGI's static-map family of options with nginx's behaviour
  * (validators, 304, single Range, precompressed siblings, an open-file
- * cache, sendfile).
+ * cache, sendfile).  Operators' reference: plugins/static/STATIC.md.
  *
  * Where we follow uWSGI (core/static.c) and where we differ, on purpose:
  *  - static-map strips the prefix, static-map2 keeps it, check-static is a

@@ -178,6 +178,23 @@ def test_file_is_served_byte_exact(wharf, site, name):
     assert raw.status == 200 and raw.body == path.read_bytes()
 
 
+def test_query_string_is_not_part_of_the_file_name(wharf, site):
+    srv = wharf(opts(site))
+    r = get(srv, "/s/hello.txt?v=3f2a&x=%2e%2e")
+    assert r.status == 200 and r.body == b"hello\n"
+
+
+def test_http10_client(wharf, site):
+    srv = wharf(opts(site))
+    s = srv.connect()
+    s.sendall(b"GET /s/64k.bin HTTP/1.0\r\n\r\n")
+    f = s.makefile("rb")
+    r = read_response(f)
+    assert r.status == 200 and r.body == (site / "www" / "64k.bin").read_bytes()
+    assert f.read() == b""  # and the connection is closed after it
+    s.close()
+
+
 def test_empty_file(wharf, site):
     srv = wharf(opts(site))
     r = get(srv, "/s/empty.txt")
