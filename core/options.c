@@ -351,15 +351,16 @@ int wharf_options_apply_defaults(struct wharf_options *o)
         unsigned type = d->opt->type & WHARF_OPT_TYPE_MASK;
         if (type == WHARF_OPT_ALIAS || type == WHARF_OPT_COMPAT || !d->opt->def)
             continue;
+        /* one buffer for both paths: the goto below must land where the
+         * message was written */
+        char err[256];
         if (d->opt->type & WHARF_OPT_LIST) {
             /* a list default is one item */
-            char err[256];
             if (wharf_options_set(o, d, d->opt->def, "default", err, sizeof err) < 0)
                 goto bad_default;
             d->set = false;
             continue;
         }
-        char err[256];
         if (set_field(d->opt, field(d), d->opt->def, err, sizeof err) < 0) {
 bad_default:
             wharf_log(WHARF_LOG_ERROR, "option '%s': bad built-in default: %s", d->opt->name, err);
