@@ -289,11 +289,15 @@ static int set_field(const struct wharf_option *o, void *dst, const char *value,
     unsigned type = o->type & WHARF_OPT_TYPE_MASK;
     switch (type) {
     case WHARF_OPT_STRING:
+        /* a later value (file < env < command line) replaces the default
+         * or an earlier one, which nobody else holds yet */
+        free(*(char **)dst);
         *(char **)dst = wharf_xstrdup(value);
         return 0;
     case WHARF_OPT_ADDRESS:
         if (wharf_parse_address(value, err, errlen) < 0)
             return -1;
+        free(*(char **)dst);
         *(char **)dst = wharf_xstrdup(value);
         return 0;
     case WHARF_OPT_INT: {
@@ -391,8 +395,11 @@ int wharf_options_set(struct wharf_options *o, struct wharf_optdef *d, const cha
         if (type == WHARF_OPT_ADDRESS && wharf_parse_address(value, err, errlen) < 0)
             return -1;
         /* the first explicit item replaces a list default */
-        if (!d->set && d->nitems && strcmp(origin, "default") != 0)
+        if (!d->set && d->nitems && strcmp(origin, "default") != 0) {
+            for (size_t k = 0; k < d->nitems; k++)
+                free((char *)d->items[k].value);
             d->nitems = 0;
+        }
         if (d->nitems == d->capitems) {
             d->capitems = d->capitems ? d->capitems * 2 : 4;
             d->items = wharf_xrealloc(d->items, d->capitems * sizeof *d->items);
