@@ -169,10 +169,18 @@ int wharf_parse_duration_ms(const char *s, int64_t *out)
     s = skip_space(s);
     if (!isdigit((unsigned char)*s))
         return -1;
+    /* digits with an optional fraction only: strtod alone would also take
+     * hex ("0x10") and exponents ("1e3") */
+    const char *num_end = s;
+    while (isdigit((unsigned char)*num_end))
+        num_end++;
+    if (*num_end == '.')
+        for (num_end++; isdigit((unsigned char)*num_end);)
+            num_end++;
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
+    if (errno || end != num_end || v < 0)
         return -1;
     double mult = 1000;
     if (strncasecmp(end, "ms", 2) == 0) {
