@@ -227,6 +227,11 @@ int wharf_parse_address(const char *s, char *err, size_t errlen)
             snprintf(err, errlen, "'%s' has no port (expected host:port, :port or a unix socket path)", s);
             return -1;
         }
+        /* "::1" would be host ":" port 1, failing only at bind time */
+        if (memchr(s, ':', (size_t)(colon - s))) {
+            snprintf(err, errlen, "'%s' is an IPv6 address without brackets (expected [ipv6]:port)", s);
+            return -1;
+        }
     }
     const char *port = colon + 1;
     char *end;
