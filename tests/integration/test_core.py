@@ -496,13 +496,19 @@ def test_hook_order_and_config(wharf, tmp_path):
     assert hooks.count("setup") == 0 and hooks.count("teardown") == 1
 
 
-def test_tick_about_once_a_second(wharf, tmp_path):
+def test_tick_ten_times_a_second(wharf, tmp_path):
+    # wharf.h: tick runs in the master "ten times a second (harakiri needs
+    # the precision)"
     srv, trace = hooks_server(wharf, tmp_path)
-    ticks = wait_for(lambda: (lambda t: t if len(t) >= 4 else None)(
+    ticks = wait_for(lambda: (lambda t: t if len(t) >= 21 else None)(
         [int(line.split("ms=")[1]) for line in read_trace(trace) if line.startswith("tick")]),
-        timeout=10, what="4 ticks")
+        timeout=10, what="21 ticks")
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    assert all(900 <= g <= 1300 for g in gaps), gaps
+    # never faster than 10 Hz; late by a poll interval at most, allowing
+    # for a loaded CI machine now and then
+    assert all(g >= 95 for g in gaps), gaps
+    assert all(g <= 400 for g in gaps), gaps
+    assert 1900 <= ticks[20] - ticks[0] <= 3500, gaps
 
 
 def test_sigint_skips_worker_stop_but_tears_down(wharf, tmp_path):

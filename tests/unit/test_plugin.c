@@ -205,7 +205,7 @@ START_TEST(test_hooks_opens)
     ck_assert_ptr_nonnull(p->worker_stop);
     ck_assert_ptr_nonnull(p->teardown);
     ck_assert_ptr_null(p->handle);
-    ck_assert_uint_eq(p->phase, WHARF_PHASE_NONE);
+    ck_assert_uint_eq(p->phases, 0);
     /* only the descriptor is exported (-fvisibility=hidden) */
     ck_assert_ptr_eq(dlsym(handle, "wharf_plugin"), p);
     ck_assert_ptr_null(dlsym(handle, "hooks_setup"));
