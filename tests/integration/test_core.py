@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from wharfctl import BUILDDIR, SRCDIR, WHARF, Wharf, wait_for
+from wharfctl import BUILDDIR, PLUGINS_DIR, SRCDIR, WHARF, Wharf, wait_for
 
 FIXTURES = os.path.join(BUILDDIR, "tests", "fixtures", "plugins")
 FIXTURE_ENV = {"WHARF_PLUGINS_DIR": FIXTURES}
@@ -155,6 +155,22 @@ def test_unknown_option_in_file(tmp_path):
     assert r.stdout == ""
 
 
+@pytest.mark.skipif(not os.path.exists(os.path.join(PLUGINS_DIR, "harakiri_plugin.so")),
+                    reason="harakiri plugin not built")
+def test_harikiri_typo(tmp_path):
+    """The issue's example, with the real harakiri plugin in plugins-dir."""
+    w = Wharf(tmp_path, options=[("harikiri", 60)], port=False, name="typo")
+    r = w.run()
+    assert r.returncode == 1
+    line = only_line(r.stderr)
+    # TIGHTEN when the real ini reader lands: f"{w.ini_path}:2: unknown option ..."
+    assert re.fullmatch(rf"{re.escape(w.ini_path)}:{LINE}: unknown option 'harikiri' "
+                        rf"\(did you mean 'harakiri'\?\)", line), line
+    r = Wharf(tmp_path, port=False, name="typo2").run("--harakiri-verbos")
+    assert r.returncode == 1
+    assert only_line(r.stderr) == "command line: unknown option 'harakiri-verbos' (did you mean 'harakiri-verbose'?)"
+
+
 def test_unknown_option_on_command_line(tmp_path):
     _, r = one_shot(tmp_path, "--procesess", "4")
     assert r.returncode == 1
@@ -241,6 +257,7 @@ def test_bad_values(tmp_path, args, message):
     ("newminor", lambda: abi_line("newminor", abi_version()[0], abi_version()[1] + 1)),
     ("nomagic", lambda: "nomagic_plugin.so: not a wharf plugin (bad magic 0xdeadbeef)"),
     ("nosymbol", lambda: "nosymbol_plugin.so: not a wharf plugin (no 'wharf_plugin' symbol)"),
+    ("badphase", lambda: "badphase_plugin.so: plugin declares invalid phases 0x44"),
 ])
 def test_refused_plugin(tmp_path, name, message):
     _, r = one_shot(tmp_path, "--plugin", name)

@@ -137,6 +137,16 @@ START_TEST(test_badsize)
 }
 END_TEST
 
+START_TEST(test_badphase)
+{
+    char expected[256];
+    snprintf(expected, sizeof expected, "badphase_plugin.so: plugin declares invalid phases %#x",
+             WHARF_PHASE_BIT(WHARF_PHASE_CONTENT) | WHARF_PHASE_BIT(WHARF_PHASE_LOG + 1));
+    expect_refused("badphase", expected);
+    expect_refused("badphase", "badphase_plugin.so: plugin declares invalid phases 0x44");
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
     char *path = fixture("missing");
@@ -476,6 +486,7 @@ static Suite *plugin_suite(void)
     tcase_add_test(o, test_nomagic);
     tcase_add_test(o, test_nosymbol);
     tcase_add_test(o, test_badsize);
+    tcase_add_test(o, test_badphase);
     tcase_add_test(o, test_missing_file);
     tcase_add_test(o, test_not_elf);
     tcase_add_test(o, test_error_fits_buffer);
