@@ -450,6 +450,16 @@ def test_sigterm_exits_zero(wharf):
     assert log.count("finished draining") == 2
 
 
+def test_workers_leave_with_a_killed_master(wharf):
+    # no orphans: a worker whose master dies drains and exits
+    srv = wharf([("processes", 3)], port=False, env=FIXTURE_ENV)
+    pids = wait_for(lambda: (lambda w: w if len(w) == 3 else None)(workers(srv.pid)), what="3 workers")
+    os.kill(srv.pid, signal.SIGKILL)
+    srv.wait_exit(10)
+    for pid in pids.values():
+        wait_for(lambda: not alive(pid), timeout=10, what=f"orphaned worker {pid} to exit")
+
+
 def test_pidfile_and_vacuum(wharf, tmp_path):
     pidfile = tmp_path / "run" / "wharf.pid"
     pidfile.parent.mkdir()
