@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from wharfctl import BUILDDIR, SRCDIR, WHARF, Wharf
+from wharfctl import BUILDDIR, SRCDIR, WHARF, Wharf, server_environ
 
 PLUGIN_C = r"""
 #include <wharf.h>
@@ -68,9 +68,11 @@ extern "C" WHARF_EXPORT const struct wharf_plugin wharf_plugin = {
 
 
 def clean_env():
-    """The environment for a nested make: without the outer make's flags
-    (its jobserver fds are not ours) and with a C locale for messages."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    """The environment for a nested make or a wharf run: without the outer
+    make's flags (its jobserver fds are not ours), without WHARF_* config
+    variables, with a C locale for messages."""
+    env = {k: v for k, v in server_environ().items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
     env["LC_ALL"] = "C"
     return env
 
