@@ -221,6 +221,18 @@ def test_bad_size_in_file(tmp_path):
                         rf"\(expected a size such as 65536, 64k, 8m or 1g\)", line), line
 
 
+@pytest.mark.skipif(not os.path.exists(os.path.join(PLUGINS_DIR, "http_plugin.so")),
+                    reason="http plugin not built")
+def test_buffer_size_64q(tmp_path):
+    """The issue's example, with the real http plugin in plugins-dir."""
+    w = Wharf(tmp_path, options=[("buffer-size", "64q")], name="bufsize")  # http-socket is line 2
+    r = w.run()
+    assert r.returncode == 1
+    line = only_line(r.stderr)
+    assert re.fullmatch(at(w.ini_path, 3) + r": buffer-size: invalid value '64q' "
+                        r"\(expected a size such as 65536, 64k, 8m or 1g\)", line), line
+
+
 @pytest.mark.parametrize("args, message", [
     (["--hooks-size", "64q"],
      "command line: hooks-size: invalid value '64q' (expected a size such as 65536, 64k, 8m or 1g)"),
