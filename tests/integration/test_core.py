@@ -206,6 +206,19 @@ def test_option_of_a_missing_plugin_names_it(tmp_path):
         f"found in {FIXTURES} (install wharf, or set plugins-dir)")
 
 
+def test_option_of_a_refused_plugin_says_why(tmp_path):
+    # the owner's file is there but cannot be loaded: say why, not "not found"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    with open(os.path.join(FIXTURES, "badabi_plugin.so"), "rb") as src:
+        (plugins / "http_plugin.so").write_bytes(src.read())
+    _, r = one_shot(tmp_path, "--http-socket", ":8080", env={"WHARF_PLUGINS_DIR": str(plugins)})
+    assert r.returncode == 1
+    assert only_line(r.stderr) == (
+        "command line: option 'http-socket' needs the http plugin, which cannot be loaded: "
+        + abi_line("http", abi_version()[0] + 1, 0))
+
+
 def test_strict_false_warns_and_runs(tmp_path):
     _, r = one_shot(tmp_path, "--strict=false", "--frobnicate", "1", "--check-config")
     assert r.returncode == 0, r.stderr
