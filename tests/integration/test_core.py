@@ -355,6 +355,16 @@ def test_check_config_ok(tmp_path):
     assert not [line for line in lines if line.startswith(("worker_start", "tick"))]
 
 
+@pytest.mark.skipif(not os.path.exists(os.path.join(PLUGINS_DIR, "http_plugin.so")),
+                    reason="http plugin not built")
+def test_check_config_beside_a_running_server(wharf, tmp_path):
+    # validating the config of a running server must not need its port
+    srv = wharf({"processes": 1})
+    check = Wharf(tmp_path, options={"processes": 2}, port=srv.port, name="recheck").run("--check-config")
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip() == "configuration OK: 1 plugin(s), 1 socket(s)"
+
+
 def test_check_config_fails(tmp_path):
     _, r = one_shot(tmp_path, "--check-config", "--procesess", "2")
     assert r.returncode == 1
