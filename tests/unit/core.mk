@@ -43,3 +43,7 @@ tests_unit_test_plugin_san_LDFLAGS = $(UNIT_LD_FLAGS) -fsanitize=address,undefin
 tests_unit_test_plugin_san_LDADD = $(UNIT_SAN_LIBS)
 tests_unit_test_plugin_san_DEPENDENCIES = libwharfcore_san.a $(FIXTURE_PLUGINS)
 endif
+
+# The core's integration tests ride along in the tarball (the harness
+# itself is listed by tests/integration/local.mk).
+EXTRA_DIST += tests/integration/test_core.py tests/integration/test_install.py
