@@ -4,13 +4,10 @@ their exact one-line messages, plugin loading refusals, --check-config,
 SIGKILL, SIGINT and SIGTERM), pidfile and vacuum, and the plugin hook
 order and tick rate (with the `hooks` fixture of tests/fixtures/plugins).
 
-These tests bind no socket and need no plugin but the fixtures, so they
-pass `port=False` (no http-socket line) and point WHARF_PLUGINS_DIR at the
-fixture directory.
-
-The config reader in this tree may still be a stub that gives file origins
-as "<path>:?" instead of "<path>:<line>": at() accepts either; see the
-TIGHTEN comment there.
+Most tests bind no socket and need no plugin but the fixtures: they pass
+`port=False` (no http-socket line) and point WHARF_PLUGINS_DIR at the
+fixture directory.  A few use the real http and harakiri plugins of the
+build tree and are skipped when those are not built.
 """
 import os
 import re
@@ -26,13 +23,10 @@ FIXTURES = os.path.join(BUILDDIR, "tests", "fixtures", "plugins")
 FIXTURE_ENV = {"WHARF_PLUGINS_DIR": FIXTURES}
 
 
-
 def at(path, line):
     """Regex of a file origin: the path as given, ':' and the line number
-    (line 1 of a generated ini is its [uwsgi] header).
-    TIGHTEN when the real ini reader lands: drop the '?' alternative, which
-    only the stub reader produces."""
-    return rf"{re.escape(str(path))}:({line}|\?)"
+    (line 1 of a generated ini is its [uwsgi] header)."""
+    return rf"{re.escape(str(path))}:{line}"
 
 
 def abi_version():
@@ -396,7 +390,8 @@ def parse_show(text):
 def test_show_config_origins(tmp_path):
     w, r = one_shot(tmp_path, "--threads", "2", "--show-config",
                     options=[("processes", 3), ("master", True), ("hooks-int", 9),
-                             ("hooks-list", ["a", "b"]), ("workers", 4)])
+                             ("hooks-list", ["a", "b"]), ("workers", 4), ("vacuum", True)],
+                    env={"WHARF_VACUUM": "false"})
     assert r.returncode == 0, r.stderr
     sections = parse_show(r.stdout)
     core = {name: (value, origin) for name, value, origin in sections["core"]}
@@ -405,6 +400,8 @@ def test_show_config_origins(tmp_path):
     assert re.fullmatch(at(w.ini_path, 7), core["processes"][1]), core["processes"]
     assert core["threads"] == ("2", "command line")
     assert core["listen"] == ("1024", "default")
+    assert core["vacuum"] == ("false", "env WHARF_VACUUM")          # env outranks the file
+    assert core["plugins-dir"] == (FIXTURES, "env WHARF_PLUGINS_DIR")
     assert core["graceful-timeout"] == ("30s", "default")
     assert core["plugin"] == ("", "default (empty)")
     assert core["master"][0] == "true"
