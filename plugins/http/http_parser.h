@@ -46,9 +46,9 @@
  * Call wharf_http_parse_head() with the bytes received so far (from the
  * start of the request; leading empty lines included).  On NEED_MORE read
  * more, append, call again with the longer length.  The parser keeps its
- * place: complete lines are never validated twice and the unfinished line
- * is only searched for its LF (memchr from where the last call stopped), so
- * feeding a head one byte at a time costs O(head), not O(head^2).
+ * place, down to the byte inside the unfinished line, so no byte is looked
+ * at twice and feeding a head one byte at a time costs O(head), not
+ * O(head^2).
  * Between calls the bytes already passed must not change.  The buffer may
  * move (realloc, compaction): the parser notices the new address and
  * starts over from the first byte, which is safe because nothing was
@@ -183,13 +183,14 @@ struct wharf_http_header {
 struct wharf_http_state_ {
     uintptr_t base;          /* address of the buffer at the last call */
     size_t seen;             /* length at the last call */
-    size_t pos;              /* start of the first unparsed line */
-    size_t scan;             /* the unfinished line has no LF before this */
+    size_t pos;              /* start of the line being parsed */
+    size_t scan;             /* where to resume inside that line */
+    size_t colon, vstart;    /* field line: ':' and value start */
     size_t target_end, proto_end;
     size_t path_start, path_end;
     size_t auth_start, auth_len;
     int64_t cl;
-    unsigned char stage, lf_only, absolute, pct;
+    unsigned char stage, phase, lf_only, absolute, pct;
     unsigned char cl_count, host_count, te_count, te_bad, te_other,
         te_chunked_last, conn_close, conn_keep_alive, expect;
 };
