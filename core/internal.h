@@ -204,6 +204,8 @@ struct wharf_listener {
     wharf_accept_fn on_accept;
     void *arg;
     bool inherited;
+    bool from_systemd;    /* systemd owns it: never filtered, shut down or vacuumed */
+    int64_t stop_ms;      /* when new connections were stopped (graceful stop) */
 };
 
 /* Take over sockets passed by a previous master (WHARF__FDS) or systemd
@@ -214,6 +216,18 @@ void wharf_listeners_close_unused(struct wharf_server *);
 /* "addr=fd;addr=fd" for a new master image, with FD_CLOEXEC cleared. */
 char *wharf_listeners_export(struct wharf_server *);
 void wharf_listeners_vacuum(struct wharf_server *);
+/* Graceful stop, first step (master): no new connection gets in any more
+ * (TCP: new SYNs are dropped by a socket filter; unix: connect() is
+ * refused), while those already in the accept queue stay there for the
+ * draining workers, which accept them before they close their copies. */
+void wharf_listeners_stop_new(struct wharf_server *);
+/* Second step, called until it returns true: close each socket of ours
+ * once its accept queue is empty (TCP: shut down first, so that new
+ * connections are refused at once rather than after the last worker). */
+bool wharf_listeners_close_drained(struct wharf_server *, int64_t now_ms);
+/* Close the master's copies now (binary upgrade: the sockets live on in
+ * the new master). */
+void wharf_listeners_close_all(struct wharf_server *);
 /* Bind every WHARF_OPT_LISTEN address (before privileges drop). */
 int wharf_listeners_prebind(struct wharf_server *);
 void wharf_listeners_close_unclaimed(struct wharf_server *);

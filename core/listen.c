@@ -9,8 +9,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -217,7 +220,9 @@ static int bind_address(struct wharf_server *s, const char *address)
                 l.fd = in->fd;
                 l.family = want.sa.sa_family;
                 l.inherited = true;
-                l.unix_path = is_unix_address(address) && address[0] != '@'
+                l.from_systemd = in->from_systemd;
+                /* systemd's socket file is systemd's: never vacuumed */
+                l.unix_path = is_unix_address(address) && address[0] != '@' && !in->from_systemd
                                   ? wharf_xstrdup(address) : NULL;
                 in->fd = -1;
                 wharf_set_cloexec(l.fd, true);
@@ -307,11 +312,13 @@ void wharf_listeners_inherit(struct wharf_server *s)
             if (!eq)
                 continue;
             *eq = '\0';
-            int fd = atoi(eq + 1);
-            if (fd < 3)
+            char *end;
+            long fd = strtol(eq + 1, &end, 10);
+            if (fd < 3 || fd > INT_MAX)
                 continue;
             s->inherited[s->ninherited].address = wharf_xstrdup(tok);
-            s->inherited[s->ninherited].fd = fd;
+            s->inherited[s->ninherited].fd = (int)fd;
+            s->inherited[s->ninherited].from_systemd = *end == 's';
             s->ninherited++;
         }
         free(copy);
@@ -324,6 +331,7 @@ void wharf_listeners_inherit(struct wharf_server *s)
         for (int i = 0; i < n && s->ninherited < WHARF_MAX_LISTENERS; i++) {
             s->inherited[s->ninherited].address = NULL; /* matched by address */
             s->inherited[s->ninherited].fd = 3 + i;
+            s->inherited[s->ninherited].from_systemd = true;
             s->ninherited++;
         }
         unsetenv("LISTEN_PID");
@@ -359,8 +367,10 @@ char *wharf_listeners_export(struct wharf_server *s)
         if (s->listeners[i].fd < 0)
             continue;
         wharf_set_cloexec(s->listeners[i].fd, false);
-        len += (size_t)snprintf(out + len, cap - len, "%s%s=%d", len ? ";" : "",
-                                s->listeners[i].address, s->listeners[i].fd);
+        /* "=5s": systemd's socket, still systemd's in the next image */
+        len += (size_t)snprintf(out + len, cap - len, "%s%s=%d%s", len ? ";" : "",
+                                s->listeners[i].address, s->listeners[i].fd,
+                                s->listeners[i].from_systemd ? "s" : "");
     }
     return out;
 }
@@ -371,5 +381,106 @@ void wharf_listeners_vacuum(struct wharf_server *s)
         if (s->listeners[i].unix_path) {
             if (unlink(s->listeners[i].unix_path) == 0)
                 wharf_log(WHARF_LOG_INFO, "vacuum: removed %s", s->listeners[i].unix_path);
+        }
+}
+
+/* ------------------------------------------------------------ graceful stop
+ *
+ * Closing a listening socket resets every connection still in its accept
+ * queue: the kernel completed their handshake, the clients sent their
+ * requests, and they get a reset instead of an answer.  So a stop goes in
+ * two steps.  First no new connection may get in: TCP sockets get a socket
+ * filter that drops SYNs (the client retries its SYN a second later and is
+ * then refused, once the socket is gone), unix sockets are shut down for
+ * reading (connect() is refused at once; the queue stays).  The draining
+ * workers accept what is queued before closing their copies.  Then, once a
+ * queue is empty, the master shuts the TCP socket down, which turns every
+ * later SYN into a refusal at once, even while a busy worker still holds a
+ * copy of the socket.
+ *
+ * Sockets from systemd are left alone: systemd keeps them open and queues
+ * connections for the next start. */
+
+/* A handshake under way when the filter went on may still complete (its
+ * final ACK is let through): give it this long to reach the queue. */
+#define STOP_HANDSHAKE_GRACE_MS 100
+
+static int drop_new_syns(int fd)
+{
+    /* The filter sees the TCP header at offset 0: byte 13 holds the flags;
+     * SYN without ACK opens a connection: drop it, keep everything else. */
+    static struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+    };
+    struct sock_fprog prog = { sizeof code / sizeof code[0], code };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+}
+
+void wharf_listeners_stop_new(struct wharf_server *s)
+{
+    int64_t now = wharf_monotonic_ns() / 1000000;
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        struct wharf_listener *l = &s->listeners[i];
+        if (l->fd < 0 || l->from_systemd)
+            continue;
+        l->stop_ms = now;
+        if (l->family == AF_UNIX) {
+            if (shutdown(l->fd, SHUT_RD) < 0)
+                wharf_log(WHARF_LOG_WARN, "%s: shutdown: %s", l->address, strerror(errno));
+        } else if (drop_new_syns(l->fd) < 0) {
+            wharf_log(WHARF_LOG_WARN, "%s: cannot stop new connections (%s): closing it now",
+                      l->address, strerror(errno));
+            l->stop_ms = 0;
+        }
+    }
+}
+
+/* Connections waiting in a TCP listener's accept queue, or -1. */
+static int accept_queue_length(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return -1;
+    return ti.tcpi_state == TCP_LISTEN ? (int)ti.tcpi_unacked : 0;
+}
+
+bool wharf_listeners_close_drained(struct wharf_server *s, int64_t now_ms)
+{
+    bool all = true;
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        struct wharf_listener *l = &s->listeners[i];
+        if (l->fd < 0)
+            continue;
+        if (l->stop_ms && l->family != AF_UNIX) {
+            /* unix: connect() is refused already and the queue lives on in
+             * the workers' copies; TCP: wait for the queue to empty */
+            if (now_ms - l->stop_ms < STOP_HANDSHAKE_GRACE_MS || accept_queue_length(l->fd) > 0) {
+                all = false;
+                continue;
+            }
+            shutdown(l->fd, SHUT_RD);
+        }
+        if (l->from_systemd)
+            wharf_log(WHARF_LOG_INFO, "%s: closing our copy (systemd keeps the socket)", l->address);
+        else
+            wharf_log(WHARF_LOG_INFO, "%s: stopped listening", l->address);
+        close(l->fd);
+        l->fd = -1;
+    }
+    return all;
+}
+
+void wharf_listeners_close_all(struct wharf_server *s)
+{
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].fd >= 0) {
+            close(s->listeners[i].fd);
+            s->listeners[i].fd = -1;
         }
 }

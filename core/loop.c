@@ -238,8 +238,38 @@ static void on_listener(struct wharf_worker *w, int fd, unsigned events, void *a
         if (c < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
+            if (errno == EINVAL) {
+                /* the master shut the socket down (graceful stop; our
+                 * SIGTERM is on its way): stop watching it */
+                epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+                entry(w, fd)->used = false;
+                return;
+            }
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 wharf_log(WHARF_LOG_WARN, "accept on %s: %s", l->address, strerror(errno));
+            return;
+        }
+        l->on_accept(w, c, (struct sockaddr *)&peer, plen, l->arg);
+    }
+}
+
+/* Draining: accept what already waits in the queue before closing our
+ * copy.  With EPOLLEXCLUSIVE this worker may be the one the kernel woke for
+ * it, and in a graceful stop nobody else may be left to accept it; closing
+ * the last copy of a socket resets every connection still queued.  At most
+ * a backlog's worth: during a reload the queue keeps filling, and the other
+ * workers take the rest. */
+static void accept_queued(struct wharf_worker *w, int index)
+{
+    struct wharf_listener *l = &w->server->listeners[index];
+    long max = w->server->conf.listen_backlog + 1;
+    for (long i = 0; i < max && l->fd >= 0; i++) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int c = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
             return;
         }
         l->on_accept(w, c, (struct sockaddr *)&peer, plen, l->arg);
@@ -284,6 +314,8 @@ void wharf_loop_close_listeners(struct wharf_worker *w)
             epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
             e->used = false;
         }
+        if (w->server->listeners[i].on_accept)
+            accept_queued(w, (int)i);
         close(fd);
         w->server->listeners[i].fd = -1;
     }

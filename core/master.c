@@ -291,16 +291,19 @@ static void begin_drain_all(struct master *m)
 {
     m->mode = STOPPING;
     m->rolling = false;
+    /* before any worker closes its copy: from now on no new connection is
+     * established, so none can be left in a queue nobody accepts from */
+    if (!m->upgraded && m->upgrade <= 0)
+        wharf_listeners_stop_new(m->s);
     for (unsigned i = 0; i < m->nslots; i++)
         drain_slot(m, i, "server stopping");
     drain_all_old(m);
-    /* the workers close their copies; once ours are closed too, the
-     * kernel refuses new connections */
-    for (size_t i = 0; i < m->s->nlisteners; i++)
-        if (m->s->listeners[i].fd >= 0) {
-            close(m->s->listeners[i].fd);
-            m->s->listeners[i].fd = -1;
-        }
+    /* the workers accept what is queued and close their copies; ours
+     * close once the queues are empty (timers()), see listen.c */
+    if (m->upgraded || m->upgrade > 0)
+        wharf_listeners_close_all(m->s); /* they live on in the new master */
+    else
+        wharf_listeners_close_drained(m->s, now_ms());
     if (m->checker > 0)
         kill(m->checker, SIGTERM);
 }
@@ -800,6 +803,8 @@ static void timers(struct master *m)
     }
     if (m->mode == STOP_DELAY && t >= m->stop_at_ms)
         begin_drain_all(m);
+    if (m->mode == STOPPING)
+        wharf_listeners_close_drained(m->s, t);
     if (m->mode == FAST_STOP && t >= m->fast_deadline_ms) {
         for (unsigned i = 0; i < m->nslots; i++)
             if (m->slots[i].pid > 0)
