@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -214,7 +215,15 @@ WHARF_EXPORT unsigned wharf_worker_id(struct wharf_worker *w)
 
 WHARF_EXPORT bool wharf_worker_draining(struct wharf_worker *w)
 {
-    return w->draining;
+    if (w->draining)
+        return true;
+    /* A drain asked for but not read yet: with threads = 1 the app runs
+     * inline on the loop thread, which reads its signalfd only after the
+     * request; the response being built must still say Connection: close.
+     * The signals stay pending until the loop reads them. */
+    sigset_t pending;
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGHUP) == 1);
 }
 
 void wharf_loop_fire_timers_now(struct wharf_worker *w)
