@@ -57,7 +57,7 @@ struct master {
     bool rolling;
     unsigned roll_next;        /* next logical worker to replace */
     int roll_waiting_slot;     /* replacement we wait for, -1 */
-    time_t *touch_mtime;
+    int64_t *touch_mtime;      /* ns; 0 = missing */
     size_t ntouch;
     int64_t last_tick_ms;
     int64_t last_plugin_tick_ms;
@@ -711,14 +711,23 @@ static void on_signal(struct master *m)
 
 /* ------------------------------------------------------------ tick */
 
+/* Modification time in ns, 0 when missing: a second touch within the same
+ * second (a deploy script touching twice) is a change too. */
+static int64_t touch_mtime(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
 static void check_touch_files(struct master *m)
 {
     const struct wharf_list *lists[2] = { &m->s->conf.touch_reload, &m->s->conf.touch_chain_reload };
     size_t k = 0;
     for (int l = 0; l < 2; l++)
         for (size_t i = 0; i < lists[l]->count; i++, k++) {
-            struct stat st;
-            time_t mt = stat(lists[l]->items[i].value, &st) == 0 ? st.st_mtime : 0;
+            int64_t mt = touch_mtime(lists[l]->items[i].value);
             if (k < m->ntouch && mt != m->touch_mtime[k]) {
                 bool changed = m->touch_mtime[k] != 0 || mt != 0;
                 m->touch_mtime[k] = mt;
@@ -1221,8 +1230,7 @@ int wharf_master_run(struct wharf_server *s)
         const struct wharf_list *lists[2] = { &s->conf.touch_reload, &s->conf.touch_chain_reload };
         for (int l = 0; l < 2; l++)
             for (size_t i = 0; i < lists[l]->count; i++, k++) {
-                struct stat st;
-                m.touch_mtime[k] = stat(lists[l]->items[i].value, &st) == 0 ? st.st_mtime : 0;
+                m.touch_mtime[k] = touch_mtime(lists[l]->items[i].value);
             }
     }
 
