@@ -1237,7 +1237,9 @@ int wharf_master_run(struct wharf_server *s)
     summary(s);
     if (m.reloaded) {
         /* a reload: bring workers up one by one, each replacing one of the
-         * previous image's */
+         * previous image's; READY=1 once the last one is replaced, not as
+         * soon as enough workers (old and new) accept */
+        m.notified_ready = true;
         wharf_log(WHARF_LOG_INFO, "reload: replacing the previous workers one by one%s",
                   adopted == 1 ? " (scoreboard kept)" : "");
         m.rolling = true;
