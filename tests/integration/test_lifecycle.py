@@ -1,0 +1,748 @@
+"""Process lifecycle under real signals and real load (issue 4).
+
+The app is the `slowapp` fixture plugin (tests/fixtures/plugins/slowapp.c):
+an APP-phase handler that blocks like a Python app (`/sleep?ms=N`), answers
+at once (`/pid`), grows its memory (`/alloc?mb=N`) or dies (`/exit`), and
+says which worker answered (X-Worker-Pid).  Tests that need Python itself
+(the stack dump on harakiri, a broken import) use the python plugin and the
+apps in tests/integration/apps/ and are skipped when it is not built.
+
+Load comes from tests/integration/loadgen.py: keep-alive clients doing
+requests back to back, every outcome counted.  The counts asserted are exact:
+0 failed requests means 0, and the only retry a client may make (a request
+on a reused keep-alive connection that the server closed before reading it)
+is counted and asserted on its own.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from loadgen import LoadGen
+from wharfctl import BUILDDIR, PLUGINS_DIR, PYTHON, wait_for
+
+SLOWAPP = os.path.join(BUILDDIR, "tests", "fixtures", "plugins", "slowapp_plugin.so")
+
+
+# ---------------------------------------------------------------- helpers
+
+@pytest.fixture
+def plugins_env(tmp_path):
+    """A plugins-dir with the built plugins plus the slowapp fixture (built
+    on demand when pytest runs outside `make check`)."""
+    if not os.path.exists(SLOWAPP):
+        subprocess.run(["make", "-C", BUILDDIR, "tests/fixtures/plugins/slowapp_plugin.so"],
+                       check=True, capture_output=True)
+    d = tmp_path / "plugins"
+    d.mkdir()
+    for name in os.listdir(PLUGINS_DIR):
+        if name.endswith("_plugin.so"):
+            os.symlink(os.path.join(PLUGINS_DIR, name), d / name)
+    os.symlink(SLOWAPP, d / "slowapp_plugin.so")
+    return {"WHARF_PLUGINS_DIR": str(d)}
+
+
+@pytest.fixture
+def serve(wharf, plugins_env):
+    """serve(options, **kw): a started wharf running slowapp."""
+    def start(options=None, env=None, **kw):
+        opts = {"slowapp": True}
+        opts.update(options or {})
+        e = dict(plugins_env)
+        e.update(env or {})
+        return wharf(opts, env=e, **kw)
+    return start
+
+
+def get(srv, path, **kw):
+    kw.setdefault("timeout", 10)
+    return requests.get(srv.url + path, **kw)
+
+
+def pid_of(srv, path="/pid"):
+    r = get(srv, path)
+    assert r.status_code == 200, r.text
+    return int(r.headers["X-Worker-Pid"])
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is not alive
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def metric(srv, name):
+    """Sum of a /metrics family (all label sets)."""
+    text = get(srv, "/metrics").text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def listening(port):
+    """Is a TCP socket in LISTEN state on 127.0.0.1:port (/proc/net/tcp)?"""
+    want = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want and fields[3] == "0A":
+                return True
+    return False
+
+
+def assert_no_failures(load, retries=0):
+    s = load.summary()
+    assert load.total_failures == 0, f"failed requests: {s}; first: {load.failed[:5]}"
+    assert load.retries == retries, f"retries: {s}; {load.retried[:5]}"
+
+
+class Background:
+    """Run fn() on a thread; .result() returns its value or raises."""
+
+    def __init__(self, fn):
+        self._value = self._error = None
+        self.started = time.monotonic()
+        self.finished = None
+
+        def run():
+            try:
+                self._value = fn()
+            except BaseException as e:  # noqa: B902 - re-raised in result()
+                self._error = e
+            self.finished = time.monotonic()
+        self._t = threading.Thread(target=run, daemon=True)
+        self._t.start()
+
+    def result(self, timeout=60):
+        self._t.join(timeout)
+        assert not self._t.is_alive(), "background call still running"
+        if self._error:
+            raise self._error
+        return self._value
+
+
+# ---------------------------------------------------------------- harakiri
+
+def test_harakiri_cuts_a_stuck_request_and_a_new_worker_serves(serve):
+    srv = serve({"harakiri": 2, "processes": 1, "metrics": "/metrics"},
+                allowed_errors=[r"HARAKIRI"])
+    before = pid_of(srv)
+    s = srv.connect(timeout=20)
+    t0 = time.monotonic()
+    s.sendall(b"GET /sleep?ms=20000 HTTP/1.1\r\nHost: t\r\n\r\n")
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(4096)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    cut = time.monotonic() - t0
+    s.close()
+    print(f"harakiri = 2: the request was cut after {cut:.3f} s")
+    assert data == b"", "the stuck request must not get an answer"
+    assert 2.0 <= cut < 3.0
+    log = srv.log()
+    m = re.search(r"ERROR: HARAKIRI: worker pid (\d+) thread 0: GET /sleep\?ms=20000 running for (\d+) ms", log)
+    assert m, log
+    assert int(m.group(1)) == before
+    srv.wait_log(rf"worker 1 \(pid {before}\) died: killed by signal 9")
+    after = pid_of(srv)
+    assert after != before and not alive(before)
+    assert metric(srv, "wharf_harakiri_total") == 1
+
+
+def test_harakiri_names_the_stuck_thread(serve):
+    """threads = 4: one request is stuck while the other app threads keep
+    serving shorter ones; HARAKIRI names the stuck one."""
+    srv = serve({"harakiri": 2, "processes": 1, "threads": 4, "slowapp-trace": "/sleep"},
+                allowed_errors=[r"HARAKIRI"])
+    stuck = Background(lambda: get(srv, "/sleep?ms=20000&who=stuck", timeout=30))
+    srv.wait_log(r"slowapp: begin /sleep\?ms=20000&who=stuck")
+
+    def busy():
+        served = 0
+        while stuck.finished is None:
+            try:
+                served += get(srv, "/sleep?ms=400&who=short").status_code == 200
+            except requests.ConnectionError:
+                pass  # in flight on the worker harakiri killed
+        return served
+    others = [Background(busy) for _ in range(3)]
+    with pytest.raises(requests.ConnectionError):
+        stuck.result()
+    assert all(o.result() > 0 for o in others)
+    lines = [l for l in srv.log().splitlines() if "HARAKIRI" in l]
+    assert len(lines) == 1, lines
+    m = re.search(r"HARAKIRI: worker pid \d+ thread (\d): GET (\S+) running for (\d+) ms", lines[0])
+    assert m and m.group(2) == "/sleep?ms=20000&who=stuck", lines[0]
+    # short requests were in flight on the other threads when it fired
+    begins = srv.log().split(lines[0])[0].count("slowapp: begin /sleep?ms=400")
+    ends = srv.log().split(lines[0])[0].count("slowapp: end /sleep?ms=400")
+    assert begins - ends >= 1, (begins, ends)
+
+
+# ---------------------------------------------------------------- graceful stop
+
+def test_sigterm_under_load_finishes_the_request_in_flight(serve):
+    """SIGTERM with a 2 s request in flight and 4 keep-alive clients plus a
+    client connecting in a loop: the slow request completes, every request
+    the server accepted is answered, and new connections are refused once
+    the listening socket is closed; never accepted and then dropped."""
+    srv = serve({"processes": 2, "slowapp-trace": "/sleep", "disable-logging": True})
+    load = LoadGen(srv.port, "/pid", clients=4, stop_on_refused=True).start()
+    # the state of the listening socket at the moment a connect is refused
+    at_refusal = []
+    probe = LoadGen(srv.port, "/pid", clients=1, keepalive=False, stop_on_refused=True,
+                    on_refused=lambda: at_refusal.append(listening(srv.port))).start()
+    load.wait_ok(400)
+    probe.wait_ok(20)
+    slow = Background(lambda: get(srv, "/sleep?ms=2000"))
+    srv.wait_log(r"slowapp: begin /sleep\?ms=2000")
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    r = slow.result()
+    assert r.status_code == 200 and r.headers["Connection"] == "close"
+    assert srv.wait_exit(15) == 0
+    took = time.monotonic() - t0
+    load.join()
+    probe.join()
+    print(f"SIGTERM: load {load.summary()}, probe {probe.outcome_runs()}, exit after {took:.3f} s, "
+          f"probe: last ok {probe.last_ok - t0:.3f} s, refused {probe.failed[0][0] - t0:.3f} s")
+    # the 4 keep-alive clients: every request answered, then refused
+    assert load.failures["refused"] == 4
+    del load.failures["refused"]
+    assert_no_failures(load)
+    # the client connecting in a loop: answers until the close, refusal after
+    runs = probe.outcome_runs()
+    assert [k for k, _ in runs] == ["ok", "refused"], runs
+    assert at_refusal == [False], "refused while the socket was still listening"
+    log = srv.log()
+    assert f"127.0.0.1:{srv.port}: stopped listening" in log
+    assert log.count("finished draining") == 2
+    # the socket stopped listening at once, not when the busy worker was done
+    stopped = re.search(r"(\d\d:\d\d:\d\d\.\d+) \[master \d+\] INFO: 127.0.0.1:\d+: stopped listening", log)
+    ended = re.search(r"(\d\d:\d\d:\d\d\.\d+) \[worker \d \d+\] INFO: slowapp: end /sleep", log)
+    assert stopped.group(1) < ended.group(1)
+
+
+def test_sigterm_past_graceful_timeout_kills_the_worker(serve):
+    srv = serve({"processes": 2, "graceful-timeout": 1, "slowapp-trace": "/sleep"})
+    slow = Background(lambda: get(srv, "/sleep?ms=10000"))
+    srv.wait_log(r"slowapp: begin /sleep\?ms=10000")
+    busy = int(re.search(r"\[worker \d (\d+)\] INFO: slowapp: begin", srv.log()).group(1))
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit(10) == 0
+    took = time.monotonic() - t0
+    print(f"graceful-timeout = 1 s: stopped after {took:.3f} s")
+    assert 1.0 <= took < 2.0
+    with pytest.raises(requests.ConnectionError):
+        slow.result()  # inherent: its worker was killed
+    log = srv.log()
+    assert re.search(rf"WARN: worker \d \(pid {busy}\) still busy after graceful-timeout "
+                     r"\(1 request\(s\) in flight\): killing it", log), log
+    assert re.search(rf"worker \d \(pid {busy}\) stopped: killed by signal 9", log), log
+    assert log.count("finished draining") == 1
+
+
+# ---------------------------------------------------------------- reload
+
+def test_sighup_reload_under_load(serve):
+    """SIGHUP: the master re-executes itself (same pid), starts new workers
+    one by one, each taking a while to load its app, and drains the old ones
+    once the new ones accept.  4 keep-alive clients on a fast URL and 2 on a
+    slow one (requests in flight during every drain): none fails."""
+    srv = serve({"processes": 2, "metrics": "/metrics", "disable-logging": True,
+                 "slowapp-start-delay": "300ms"})
+    before = set(srv.worker_pids())
+    fast = LoadGen(srv.port, "/pid", clients=4).start()
+    slow = LoadGen(srv.port, "/sleep?ms=50", clients=2).start()
+    fast.wait_ok(300)
+    slow.wait_ok(10)
+    served_before = metric(srv, "wharf_requests_total")
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"reload: all workers replaced", timeout=20)
+    srv.wait_log(r"finished draining", count=2, timeout=20)
+    after = set(srv.worker_pids())
+    fast.wait_ok(fast.ok + 150)
+    slow.wait_ok(slow.ok + 10)
+    fast.stop()
+    slow.stop()
+    served_after = metric(srv, "wharf_requests_total")
+    print(f"SIGHUP under load: fast {fast.summary()}, slow {slow.summary()}; "
+          f"requests_total {served_before:.0f} -> {served_after:.0f}")
+    assert_no_failures(fast)
+    assert_no_failures(slow)
+    assert srv.proc.poll() is None
+    log = srv.log()
+    # the same master (same pid) re-executed itself ...
+    assert f"[master {srv.pid}] INFO: reload: starting a new image" in log
+    assert f"[master {srv.pid}] INFO: reload: all workers replaced" in log
+    # ... and every worker is new
+    assert len(before) == len(after) == 2 and not before & after, (before, after)
+    # the clients moved to the new workers (keep-alive clients stick to a
+    # worker, so not every worker need have served one)
+    assert {int(p) for p in fast.pids} & after
+    # counters continue across the reload
+    assert served_after >= served_before + 160
+
+
+# ---------------------------------------------------------------- recycling
+
+def recycle_counts(log):
+    """[(worker id, requests served when it asked to be replaced)]"""
+    return [(int(w), int(n)) for w, n in
+            re.findall(r"worker (\d+) served (\d+) requests \(max-requests\): asking to be replaced", log)]
+
+
+def test_max_requests_with_delta_under_load(serve):
+    """max-requests = 50, max-requests-delta = 10: worker 1 asks to be
+    replaced after exactly 60 requests, worker 2 after 70 (uWSGI adds id x
+    delta), so they do not restart together; every recycle drains."""
+    srv = serve({"processes": 2, "max-requests": 50, "max-requests-delta": 10,
+                 "disable-logging": True})
+    load = LoadGen(srv.port, "/pid", clients=4).start()
+    wait_for(lambda: len(recycle_counts(srv.log())) >= 8, timeout=30, what="8 recycles")
+    load.stop()
+    counts = recycle_counts(srv.log())
+    print(f"max-requests under load: {load.summary()}; recycles {counts}")
+    assert_no_failures(load)
+    assert {w for w, _ in counts} == {1, 2}
+    assert all(n == 50 + 10 * w for w, n in counts), counts
+    srv.wait_log(r"finished draining", count=len(counts) - 2)
+    assert " died" not in srv.log()
+    assert len(load.pids) >= 8
+
+
+def test_max_requests_jitter_under_load(serve):
+    """max-requests-jitter = 30 (gunicorn): each worker process draws its own
+    limit in 50..80."""
+    srv = serve({"processes": 2, "max-requests": 50, "max-requests-jitter": 30,
+                 "disable-logging": True})
+    load = LoadGen(srv.port, "/pid", clients=4).start()
+    wait_for(lambda: len(recycle_counts(srv.log())) >= 8, timeout=30, what="8 recycles")
+    load.stop()
+    counts = recycle_counts(srv.log())
+    print(f"max-requests-jitter under load: {load.summary()}; recycles {counts}")
+    assert_no_failures(load)
+    assert all(50 <= n <= 80 for _, n in counts), counts
+    # 8 draws from 31 values all equal: about 1 in 10^10
+    assert len({n for _, n in counts}) > 1, counts
+
+
+# ---------------------------------------------------------------- respawn
+
+def test_sigkill_of_one_worker_under_load(serve):
+    """SIGKILL of one of 2 workers under load.  Inherent, and the only
+    failures allowed: the requests on the killed worker's connections, one
+    per connection (in flight in the app, or sent and not read yet: the
+    client cannot tell which).  Each is a reset before any byte of the
+    response on a reused keep-alive connection, which the client retries
+    once on a new connection, as browsers and urllib3 do for idempotent
+    requests; the retry succeeds.  Nothing else fails."""
+    srv = serve({"processes": 2, "slowapp-trace": "/sleep", "disable-logging": True})
+    fast = LoadGen(srv.port, "/pid", clients=4).start()
+    slow = LoadGen(srv.port, "/sleep?ms=20", clients=2).start()
+    fast.wait_ok(300)
+    slow.wait_ok(20)
+    victim = int(max(slow.pids, key=slow.pids.get))  # in the middle of a request
+    os.kill(victim, signal.SIGKILL)
+    srv.wait_log(rf"worker \d \(pid {victim}\) died: killed by signal 9")
+    srv.wait_log(r"spawned worker", count=3)
+    fast.wait_ok(fast.ok + 300)
+    slow.wait_ok(slow.ok + 20)
+    fast.stop()
+    slow.stop()
+    log = srv.log()
+    retried = fast.retried + slow.retried
+    in_app = [r for r in slow.retried if f"slowapp: begin /sleep?ms=20&lg={r['rid']}\n" in log]
+    print(f"SIGKILL of worker {victim}: fast {fast.summary()}, slow {slow.summary()}; "
+          f"retried {len(retried)} (of which {len(in_app)} were in the app when it died)")
+    assert fast.total_failures == 0 and slow.total_failures == 0, (fast.failed, slow.failed)
+    assert 1 <= len(retried) <= 6
+    assert all(r["pid"] == str(victim) for r in retried), retried
+    # at most once per client connection: the retry goes to a live worker
+    assert len({r["client"] for r in fast.retried}) == len(fast.retried)
+    assert len({r["client"] for r in slow.retried}) == len(slow.retried)
+    for r in retried:
+        assert r["error"].startswith(("RemoteDisconnected", "ConnectionResetError", "BrokenPipeError")), r
+    assert victim not in srv.worker_pids() and len(srv.worker_pids()) == 2
+
+
+def test_worker_start_failure_exits_1_without_a_loop(serve):
+    srv = serve({"processes": 2, "slowapp-fail-start": True}, start=False,
+                allowed_errors=[r"slowapp: cannot load the app", r"plugin slowapp failed to start",
+                                r"could not start"])
+    t0 = time.monotonic()
+    srv.start(wait=False)
+    assert srv.wait_exit(10) == 1
+    took = time.monotonic() - t0
+    log = srv.log()
+    print(f"worker_start failure: exit 1 after {took:.3f} s")
+    assert "worker 1 could not start (see the error above); stopping" in log or \
+        "worker 2 could not start (see the error above); stopping" in log
+    assert log.count("spawned worker") == 2, log  # no respawn
+    assert "ready:" not in log
+
+
+def test_crash_loop_after_startup_backs_off(serve, tmp_path):
+    """A worker that fails every start after the first (the app broke on
+    disk after startup): the master retries with growing delays, logged,
+    and does not spin; once the app is fixed the worker comes back and the
+    back-off starts again from the bottom."""
+    marker = tmp_path / "started-once"
+    srv = serve({"processes": 1, "slowapp-die-after-first": str(marker)},
+                allowed_errors=[r"this start fails", r"plugin slowapp failed to start"])
+    first = pid_of(srv)
+    t0 = time.monotonic()
+    os.kill(first, signal.SIGKILL)
+    rx = r"worker 1 failed (\d+) time\(s\) in a row; next start in (\d+) ms"
+    srv.wait_log(rx, count=5, timeout=20)
+    took = time.monotonic() - t0
+    found = [(int(a), int(b)) for a, b in re.findall(rx, srv.log())]
+    print(f"crash loop: {found[:5]} in {took:.3f} s")
+    assert found[:5] == [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1600)]
+    # 1 + 5 starts in about 1.5 s: a spin would be thousands
+    assert srv.log().count("spawned worker") <= 7
+    assert took >= 1.5
+    # the app is fixed: the next start works, and the count starts over
+    marker.unlink()
+    wait_for(lambda: "pid" in get_or_none(srv), timeout=20, what="the worker to come back")
+    second = pid_of(srv)
+    os.kill(second, signal.SIGKILL)
+    srv.wait_log(rx, count=6, timeout=20)
+    assert re.findall(rx, srv.log())[5] == ("1", "100")
+
+
+def get_or_none(srv, path="/pid"):
+    try:
+        r = get(srv, path, timeout=2)
+        return r.text if r.status_code == 200 else ""
+    except requests.ConnectionError:
+        return ""
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def test_reload_on_rss_replaces_the_worker_under_load(serve):
+    srv = serve({"processes": 1, "reload-on-rss": 200, "disable-logging": True})
+    big = pid_of(srv)
+    assert rss_mib(big) < 150, "a fresh worker must be well below reload-on-rss"
+    load = LoadGen(srv.port, "/pid", clients=4).start()
+    load.wait_ok(200)
+    assert get(srv, "/alloc?mb=250").headers["X-Worker-Pid"] == str(big)
+    srv.wait_log(rf"worker 1 uses \d+ MiB > reload-on-rss 200: replacing it", timeout=10)
+    srv.wait_log(rf"worker 1 \(pid {big}\) finished draining", timeout=10)
+    load.wait_ok(load.ok + 200)
+    load.stop()
+    print(f"reload-on-rss under load: {load.summary()}")
+    assert_no_failures(load)
+    assert big not in srv.worker_pids() and len(srv.worker_pids()) == 1
+    assert rss_mib(srv.worker_pids()[0]) < 150
+
+
+# ---------------------------------------------------------------- reload triggers
+
+@pytest.mark.parametrize("option", ["touch-reload", "touch-chain-reload"])
+def test_touch_reload(serve, tmp_path, option):
+    """Touching the file reloads, even within the same second as the last
+    change (deploy scripts touch twice in a row)."""
+    f = tmp_path / "reload.trigger"
+    f.write_text("")
+    second = int(time.time())
+    os.utime(f, ns=(second * 10**9, second * 10**9))
+    srv = serve({"processes": 2, option: str(f)})
+    before = set(srv.worker_pids())
+    os.utime(f, ns=(second * 10**9 + 500_000_000, second * 10**9 + 500_000_000))
+    srv.wait_log(rf"{f} was touched", timeout=5)
+    srv.wait_log(r"reload: all workers replaced", timeout=20)
+    after = set(srv.worker_pids())
+    assert len(after) == 2 and not before & after
+    assert pid_of(srv) in after
+
+
+def test_bad_config_on_sighup_keeps_the_old_one_serving(serve):
+    srv = serve({"processes": 2, "disable-logging": True},
+                allowed_errors=[r"reload aborted", r"unknown option 'harikiri'"])
+    before = set(srv.worker_pids())
+    load = LoadGen(srv.port, "/pid", clients=4).start()
+    load.wait_ok(200)
+    good = open(srv.ini_path).read()
+    with open(srv.ini_path, "a") as f:
+        f.write("harikiri = 5\n")
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"reload aborted: the configuration does not pass --check-config", timeout=10)
+    load.wait_ok(load.ok + 200)
+    assert set(srv.worker_pids()) == before
+    assert "unknown option 'harikiri'" in srv.log()
+    # fixed: the next SIGHUP reloads
+    with open(srv.ini_path, "w") as f:
+        f.write(good)
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"reload: all workers replaced", timeout=20)
+    load.wait_ok(load.ok + 200)
+    load.stop()
+    print(f"bad config on SIGHUP, then a good one, under load: {load.summary()}")
+    assert_no_failures(load)
+    assert not before & set(srv.worker_pids())
+
+
+# ---------------------------------------------------------------- binary upgrade
+
+def read_pidfile(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+        return int(text) if text.endswith("\n") else None
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def stop_foreign_master(pid, timeout=30):
+    """Stop a master that is not our child (started by SIGUSR2) and wait."""
+    if alive(pid):
+        os.kill(pid, signal.SIGINT)
+        wait_for(lambda: not alive(pid), timeout=timeout, what=f"master {pid} to exit")
+
+
+class NotifySocket:
+    """The systemd side of sd_notify: a datagram socket collecting messages."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.05)
+        self.messages = []
+
+    def collect(self):
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except (socket.timeout, BlockingIOError):
+                return self.messages
+
+    def wait(self, text, count=1, timeout=20):
+        return wait_for(lambda: self.collect().count(text) >= count, timeout=timeout,
+                        what=f"{text!r} x{count} on NOTIFY_SOCKET (got {self.messages})")
+
+    def close(self):
+        self.sock.close()
+
+
+def test_sigusr2_binary_upgrade_under_load(serve, tmp_path):
+    """SIGUSR2: a new master starts from the binary on disk with the
+    listening sockets; once its workers accept, the old master drains and
+    exits.  The pidfile names the new master, systemd is told its pid, a
+    client connecting in a loop is never refused, and 4 keep-alive clients
+    lose nothing."""
+    pidfile = tmp_path / "wharf.pid"
+    notify = NotifySocket(tmp_path / "notify.sock")
+    srv = serve({"processes": 2, "pidfile": str(pidfile), "disable-logging": True,
+                 "slowapp-start-delay": "200ms"},
+                env={"NOTIFY_SOCKET": notify.path})
+    old = srv.pid
+    assert read_pidfile(pidfile) == old
+    new = None
+    try:
+        load = LoadGen(srv.port, "/pid", clients=4).start()
+        probe = LoadGen(srv.port, "/pid", clients=1, keepalive=False).start()
+        load.wait_ok(300)
+        probe.wait_ok(20)
+        old_workers = set(srv.worker_pids())
+        srv.signal(signal.SIGUSR2)
+        new = int(srv.wait_log(r"binary upgrade: started \S+ as new master pid \d+") and
+                  re.search(r"as new master pid (\d+)", srv.log()).group(1))
+        assert srv.wait_exit(30) == 0
+        assert read_pidfile(pidfile) == new and alive(new)
+        load.wait_ok(load.ok + 300)
+        probe.wait_ok(probe.ok + 20)
+        load.stop()
+        probe.stop()
+        print(f"SIGUSR2 under load: {load.summary()}, connect loop {probe.outcome_runs()}")
+        assert_no_failures(load)
+        assert_no_failures(probe)
+        assert probe.outcome_runs()[0][0] == "ok" and len(probe.outcome_runs()) == 1
+        log = srv.log()
+        assert f"[master {old}] INFO: binary upgrade: new master pid {new} is serving; draining this one" in log
+        assert f"[master {old}] INFO: handed over to pid {new}" in log
+        assert "stopped listening" not in log  # the sockets live on in the new master
+        new_workers = {int(p) for p in load.pids} - old_workers
+        assert new_workers and all(alive(p) for p in new_workers)
+        assert not any(alive(p) for p in old_workers)
+        notify.wait(f"MAINPID={new}")
+        notify.wait("READY=1", count=2)
+    finally:
+        if new:
+            stop_foreign_master(new)
+        notify.close()
+    assert "bye" in srv.log().rsplit(f"[master {new}]", 1)[-1]
+
+
+# ---------------------------------------------------------------- housekeeping
+
+def test_vacuum_removes_the_unix_socket_and_pidfile_after_a_graceful_stop(serve, tmp_path):
+    """A unix socket under load and SIGTERM: connect() is refused once the
+    stop begins, every request on an accepted connection is answered, and
+    vacuum removes the socket file and the pidfile."""
+    sock = tmp_path / "app.sock"
+    pidfile = tmp_path / "app.pid"
+    srv = serve({"http-socket": str(sock), "pidfile": str(pidfile), "vacuum": True,
+                 "processes": 2, "disable-logging": True, "slowapp-trace": "/sleep"})
+    assert sock.exists() and pidfile.exists()
+    load = LoadGen(unix_path=str(sock), path="/pid", clients=4, stop_on_refused=True).start()
+    load.wait_ok(300)
+    slow = LoadGen(unix_path=str(sock), path="/sleep?ms=1000", clients=1, stop_on_refused=True,
+                   duration=0.1).start()
+    srv.wait_log(r"slowapp: begin /sleep")
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit(15) == 0
+    load.join()
+    slow.join()
+    print(f"SIGTERM on a unix socket under load: {load.summary()}, slow {slow.summary()}")
+    assert slow.ok == 1 and slow.total_failures == 0
+    assert load.failures["refused"] == 4
+    del load.failures["refused"]
+    assert_no_failures(load)
+    assert not sock.exists() and not pidfile.exists()
+    log = srv.log()
+    assert f"vacuum: removed {sock}" in log and f"vacuum: removed {pidfile}" in log
+
+
+def proc_ids(pid):
+    """(uids, gids, groups) of a process from /proc/<pid>/status."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("Uid", "Gid", "Groups"):
+                out[key] = value.split()
+    return out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
+def test_uid_gid_drop(serve, tmp_path):
+    import grp
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    nogroup = grp.getgrnam("nogroup")
+    srv = serve({"uid": "nobody", "gid": "nogroup", "processes": 2})
+    pids = [srv.pid] + srv.worker_pids()
+    assert len(pids) == 3
+    out = subprocess.run(["ps", "-o", "pid=,user=,group=", "-p", ",".join(map(str, pids))],
+                         capture_output=True, text=True, check=True).stdout
+    rows = {int(p): (u, g) for p, u, g in (line.split() for line in out.splitlines())}
+    assert rows == {p: ("nobody", "nogroup") for p in pids}, out
+    for p in pids:
+        ids = proc_ids(p)
+        assert ids["Uid"] == [str(nobody.pw_uid)] * 4, ids   # real, effective, saved, fs
+        assert ids["Gid"] == [str(nogroup.gr_gid)] * 4, ids
+        assert "0" not in ids["Groups"], ids                  # no root group left
+    assert "running as uid 65534 gid 65534" in srv.log()
+    assert get(srv, "/pid").status_code == 200
+
+
+def test_sd_notify_messages(serve, tmp_path):
+    notify = NotifySocket(tmp_path / "notify.sock")
+    try:
+        srv = serve({"processes": 2}, env={"NOTIFY_SOCKET": notify.path})
+        notify.wait("READY=1")
+        srv.signal(signal.SIGHUP)
+        notify.wait("RELOADING=1")
+        srv.wait_log(r"reload: all workers replaced", timeout=20)
+        notify.wait("READY=1", count=2)
+        srv.signal(signal.SIGTERM)
+        assert srv.wait_exit(15) == 0
+        notify.wait("STOPPING=1")
+        print(f"sd_notify: {notify.messages}")
+        assert notify.messages == ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"]
+    finally:
+        notify.close()
+
+
+def test_sd_notify_abstract_socket(serve):
+    name = f"@wharf-test-{os.getpid()}-{time.monotonic_ns()}"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind("\0" + name[1:])
+    s.settimeout(15)
+    try:
+        serve({}, env={"NOTIFY_SOCKET": name})
+        assert s.recv(100) == b"READY=1"
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- socket activation
+
+def start_activated(srv, sock):
+    """Start srv's wharf as systemd would: the listening socket at fd 3,
+    LISTEN_FDS=1 and LISTEN_PID = the pid of the server itself."""
+    script = ("import os, sys\n"
+              "fd = int(sys.argv[1])\n"
+              "if fd != 3:\n"
+              "    os.dup2(fd, 3)\n"
+              "    os.close(fd)\n"
+              "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1', LISTEN_FDNAMES='http')\n"
+              "os.execv(sys.argv[2], sys.argv[2:])\n")
+    srv._logf = open(srv.log_path, "ab")
+    srv.proc = subprocess.Popen([PYTHON, "-c", script, str(sock.fileno())] + srv.command(),
+                                stdout=srv._logf, stderr=subprocess.STDOUT, env=srv.env,
+                                cwd=srv.tmpdir, start_new_session=True, pass_fds=(sock.fileno(),))
+    return srv.wait_ready()
+
+
+def test_listen_fds_socket_activation(serve, tmp_path):
+    """systemd socket activation: wharf serves on the socket it is given
+    (it could not bind the port itself: the socket is listening), leaves it
+    to systemd when it stops (no filter, no shutdown), and the connection
+    that arrived between two runs is served by the next one."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(64)
+    port = lsock.getsockname()[1]
+    try:
+        first = serve({"processes": 2}, port=port, start=False)
+        start_activated(first, lsock)
+        assert get(first, "/pid").status_code == 200
+        first.signal(signal.SIGTERM)
+        assert first.wait_exit(15) == 0
+        assert "stopped listening" not in first.log()
+        assert f"127.0.0.1:{port}: closing our copy (systemd keeps the socket)" in first.log()
+        # systemd's socket is still listening: a client connects meanwhile
+        assert listening(port)
+        waiting = socket.create_connection(("127.0.0.1", port), timeout=20)
+        waiting.sendall(b"GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        second = serve({"processes": 1}, port=port, start=False, name="second")
+        start_activated(second, lsock)
+        answer = b""
+        while chunk := waiting.recv(4096):
+            answer += chunk
+        waiting.close()
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+        assert f"pid {second.worker_pids()[0]}".encode() in answer
+    finally:
+        lsock.close()
