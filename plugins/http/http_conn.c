@@ -998,10 +998,12 @@ static void start_next(struct conn *c)
     c->body_pos = c->body_end = 0;
     wharf_http_request_reset(&c->preq);
     c->state = C_HEAD;
-    if (wharf_worker_draining(c->w) && keep == 0) {
-        conn_shutdown(c);
-        return;
-    }
+    /* Draining or not, the response just sent promised keep-alive (a
+     * response built while draining says Connection: close and t_done()
+     * closes): the drain began while it was being made, and the client may
+     * be sending its next request right now.  conn_timer() closes the
+     * connection after DRAIN_IDLE_GRACE_MS of silence, or answers that
+     * request with Connection: close. */
     c->deadline_ms = now(c) + (keep ? c->conf->header_timeout_ms : c->conf->keepalive_ms);
     c->idle_since_ms = now(c);
     wharf_loop_mod(c->w, c->fd, WHARF_EV_READ);
