@@ -5,7 +5,8 @@
 its time is up.  Every attempt ends in exactly one outcome:
 
     ok                     the expected status and a well-formed body
-    refused                connect() was refused (nothing listens)
+    refused                connect() was refused (nothing listens; for a unix
+                           socket also: the socket file is gone)
     connect_error          connect() failed otherwise
     reset_before_response  the connection closed or was reset before the
                            first byte of the response
@@ -211,6 +212,10 @@ class LoadGen:
                 conn.connect()
             except ConnectionRefusedError as e:
                 return "refused", {"error": repr(e)}
+            except FileNotFoundError as e:
+                if self.unix_path:  # the socket file is gone: nobody listens
+                    return "refused", {"error": repr(e)}
+                return "connect_error", {"error": repr(e)}
             except socket.timeout as e:
                 return "timeout", {"error": repr(e)}
             except OSError as e:
