@@ -1,3 +1,17 @@
-# python plugin
+# python plugin: embeds the CPython of python3-embed (Debian's 3.11) and
+# runs WSGI apps.  sys.executable is $(PYTHON) (configure: /usr/bin/python3),
+# the interpreter this libpython belongs to.
 if BUILD_PLUGIN_PYTHON
+plugin_PROGRAMS += plugins/python_plugin.so
+plugins_python_plugin_so_SOURCES = \
+	plugins/python/pyplugin.h \
+	plugins/python/plugin.c \
+	plugins/python/interp.c \
+	plugins/python/wsgi.c \
+	plugins/python/input.c \
+	plugins/python/objects.c
+plugins_python_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS) $(PYTHON_DEPS_CFLAGS) \
+	-DWHARF_PYTHON_EXECUTABLE='"$(PYTHON)"'
+plugins_python_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
+plugins_python_plugin_so_LDADD = $(PYTHON_DEPS_LIBS) -ldl
 endif
