@@ -400,8 +400,9 @@ static void build_phase_tables(struct wharf_server *s)
     s->nchecks = 0;
     for (size_t i = 0; i < s->nplugins; i++) {
         const struct wharf_plugin *p = s->plugins[i].p;
-        if (p->handle && p->phase > WHARF_PHASE_NONE && p->phase <= WHARF_PHASE_LOG)
-            s->phase_handlers[p->phase][s->nphase_handlers[p->phase]++] = i;
+        for (unsigned ph = WHARF_PHASE_ROUTE; ph <= WHARF_PHASE_LOG; ph++)
+            if (p->handle && (p->phases & WHARF_PHASE_BIT(ph)))
+                s->phase_handlers[ph][s->nphase_handlers[ph]++] = i;
         /* hooks past the plugin's struct_size do not exist in older minors */
         if (p->check && s->nchecks < WHARF_MAX_CHECKS)
             s->check_plugins[s->nchecks++] = i;
@@ -603,6 +604,11 @@ WHARF_EXPORT unsigned wharf_server_processes(struct wharf_server *s)
 WHARF_EXPORT unsigned wharf_server_threads(struct wharf_server *s)
 {
     return (unsigned)s->conf.threads;
+}
+
+WHARF_EXPORT bool wharf_server_stopping(struct wharf_server *s)
+{
+    return s->sb && atomic_load(&s->sb->stopping);
 }
 
 WHARF_EXPORT bool wharf_server_check_only(struct wharf_server *s)

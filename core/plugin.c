@@ -85,8 +85,11 @@ const struct wharf_plugin *wharf_plugin_open(const char *path, void **handle,
         dlclose(h);
         return NULL;
     }
-    if (p->phase > WHARF_PHASE_LOG || (p->handle && p->phase == WHARF_PHASE_NONE)) {
-        snprintf(err, errlen, "%s: plugin declares an invalid phase %u", base_name(path), p->phase);
+    unsigned valid = 0;
+    for (unsigned ph = WHARF_PHASE_ROUTE; ph <= WHARF_PHASE_LOG; ph++)
+        valid |= WHARF_PHASE_BIT(ph);
+    if ((p->phases & ~valid) || (p->handle && !p->phases) || (!p->handle && p->phases)) {
+        snprintf(err, errlen, "%s: plugin declares invalid phases %#x", base_name(path), p->phases);
         dlclose(h);
         return NULL;
     }

@@ -46,6 +46,7 @@ struct req_priv {
     size_t nvars, capvars;
     const char *reason;
     unsigned thread_slot;
+    enum wharf_phase phase;
     bool on_pool_thread;
     bool detached;
     bool response_phase_done;
@@ -361,8 +362,9 @@ WHARF_EXPORT int wharf_response_header(struct wharf_request *r, const char *name
                       (int)(value_len > 32 ? 32 : value_len), value);
             return -1;
         }
-        r->response_length = v;
+        /* one Content-Length: the last one given wins */
         wharf_response_header_del(r, "Content-Length");
+        r->response_length = v;
     }
     if (p->nheaders == p->capheaders) {
         p->capheaders = p->capheaders ? p->capheaders * 2 : 16;
@@ -436,6 +438,8 @@ static void response_phase(struct wharf_request *r)
     if (p->response_phase_done)
         return;
     p->response_phase_done = true;
+    enum wharf_phase was = p->phase;
+    p->phase = WHARF_PHASE_RESPONSE;
     struct wharf_server *s = r->worker->server;
     for (size_t i = 0; i < s->nphase_handlers[WHARF_PHASE_RESPONSE]; i++) {
         struct wharf_loaded_plugin *lp = &s->plugins[s->phase_handlers[WHARF_PHASE_RESPONSE][i]];
@@ -443,8 +447,14 @@ static void response_phase(struct wharf_request *r)
             wharf_log(WHARF_LOG_WARN, "%s %s: %s response hook failed", r->method, r->uri,
                       lp->p->name);
     }
+    p->phase = was;
     if (r->request_id && !wharf_response_header_get(r, "X-Request-ID", NULL))
         wharf_response_header(r, "X-Request-ID", 12, r->request_id, strlen(r->request_id));
+}
+
+WHARF_EXPORT enum wharf_phase wharf_request_phase(const struct wharf_request *r)
+{
+    return ((const struct req_priv *)r)->phase;
 }
 
 static int ready_to_send(struct wharf_request *r)
@@ -627,6 +637,7 @@ static void finish(struct wharf_request *r)
         r->close_connection = true;
     int64_t us = (wharf_monotonic_ns() - r->start_ns) / 1000;
     struct wharf_server *s = w->server;
+    p->phase = WHARF_PHASE_LOG;
     for (size_t i = 0; i < s->nphase_handlers[WHARF_PHASE_LOG]; i++) {
         struct wharf_loaded_plugin *lp = &s->plugins[s->phase_handlers[WHARF_PHASE_LOG][i]];
         lp->p->handle(r, lp->conf);
@@ -654,6 +665,7 @@ static bool run_phase(struct wharf_request *r, unsigned phase)
 {
     struct req_priv *p = priv(r);
     struct wharf_server *s = r->worker->server;
+    p->phase = (enum wharf_phase)phase;
     for (size_t i = 0; i < s->nphase_handlers[phase]; i++) {
         struct wharf_loaded_plugin *lp = &s->plugins[s->phase_handlers[phase][i]];
         int rc = lp->p->handle(r, lp->conf);

@@ -9,7 +9,8 @@
  *         WHARF_PLUGIN_HEADER_INIT,
  *         .name = "hello", .version = "1.0",
  *         .options = hello_options, .config_size = sizeof(struct hello_conf),
- *         .handle = hello_handle, .phase = WHARF_PHASE_CONTENT,
+ *         .handle = hello_handle,
+ *         .phases = WHARF_PHASE_BIT(WHARF_PHASE_CONTENT),
  *     };
  *
  * Build it out of tree with
@@ -167,7 +168,9 @@ enum {
                            (e.g. --migrate); stop here with exit status 0 */
 };
 
-/* Request phases, run in this order.  A plugin has one phase. */
+/* Request phases, run in this order.  A plugin's `phases` is a bitmask of
+ * WHARF_PHASE_BIT(x) for every phase its handle() wants to see; inside
+ * handle(), wharf_request_phase() tells which one is running. */
 enum wharf_phase {
     WHARF_PHASE_NONE = 0,
     WHARF_PHASE_ROUTE,    /* rewrite, redirect, break, add headers */
@@ -177,6 +180,7 @@ enum wharf_phase {
                              add or remove response headers; any thread */
     WHARF_PHASE_LOG,      /* after the response is complete; loop thread */
 };
+#define WHARF_PHASE_BIT(p) (1u << (p))
 
 struct wharf_check; /* see "Readiness checks" */
 
@@ -197,12 +201,14 @@ struct wharf_plugin {
     /* Each worker process, after fork (and after each respawn). */
     int (*worker_start)(struct wharf_worker *, void *conf);
 
-    /* Request hook for `phase`.  Returns WHARF_DECLINED, WHARF_DONE or
-     * WHARF_ERROR.  In ROUTE and CONTENT it must not block. */
+    /* Request hook for each phase in `phases`.  Returns WHARF_DECLINED,
+     * WHARF_DONE or WHARF_ERROR (RESPONSE and LOG: the value is only
+     * logged).  In ROUTE, CONTENT and LOG it must not block. */
     int (*handle)(struct wharf_request *, void *conf);
-    unsigned phase;
+    unsigned phases;  /* WHARF_PHASE_BIT(WHARF_PHASE_CONTENT) | ... */
 
-    /* Master, about once a second. */
+    /* Master, ten times a second (harakiri needs the precision): keep it
+     * cheap and never block. */
     void (*tick)(struct wharf_server *, void *conf);
 
     /* Readiness check, run by the core's checker process about once a
@@ -264,6 +270,10 @@ WHARF_EXPORT bool wharf_option_is_set(struct wharf_server *,
 /* Number of worker processes and app threads per worker. */
 WHARF_EXPORT unsigned wharf_server_processes(struct wharf_server *);
 WHARF_EXPORT unsigned wharf_server_threads(struct wharf_server *);
+
+/* The server is stopping (SIGTERM received): readiness must fail, even
+ * while the sockets still accept during shutdown-delay.  Any process. */
+WHARF_EXPORT bool wharf_server_stopping(struct wharf_server *);
 
 /* True when the core runs a config check only (--check-config): setup()
  * must validate but not touch the network or start anything. */
@@ -431,6 +441,9 @@ struct wharf_request {
     uint64_t bytes_sent;             /* body bytes handed to the transport */
 };
 
+/* The phase whose handlers are running for this request. */
+WHARF_EXPORT enum wharf_phase wharf_request_phase(const struct wharf_request *);
+
 /* Header lookup, case-insensitive; NULL when absent.  `len` may be NULL. */
 WHARF_EXPORT const char *wharf_request_header(const struct wharf_request *,
                                               const char *name, size_t *len);
@@ -563,7 +576,8 @@ struct wharf_check {
  * up to `max` of them.  Any process. */
 WHARF_EXPORT size_t wharf_checks(struct wharf_server *, struct wharf_check *out,
                                  size_t max);
-/* The app is loaded in this worker (python sets it; healthz reads it). */
+/* The app is loaded in this worker (python sets it; healthz reads it).
+ * A server without any APP-phase plugin counts as loaded. */
 WHARF_EXPORT void wharf_worker_set_app_ready(struct wharf_worker *, bool);
 WHARF_EXPORT bool wharf_worker_app_ready(struct wharf_worker *);
 

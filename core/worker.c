@@ -119,6 +119,8 @@ void wharf_worker_main(struct wharf_server *s, unsigned slot, unsigned logical)
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 
     close(s->master_pipe[0]);
+    if (s->nphase_handlers[WHARF_PHASE_APP] == 0)
+        atomic_store(&w->sb->app_ready, true); /* nothing to load */
     w->recycle_after = recycle_threshold(s, logical);
 
     if (wharf_loop_init(w) < 0 || sfd < 0 ||
