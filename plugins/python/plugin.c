@@ -252,6 +252,6 @@ WHARF_EXPORT const struct wharf_plugin wharf_plugin = {
     .setup = py_setup,
     .worker_start = py_worker_start,
     .handle = py_handle,
-    .phase = WHARF_PHASE_APP,
+    .phases = WHARF_PHASE_BIT(WHARF_PHASE_APP),
     .worker_stop = py_worker_stop,
 };
