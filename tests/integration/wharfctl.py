@@ -126,7 +126,10 @@ class Wharf:
     def wait_exit(self, timeout=30):
         return self.proc.wait(timeout)
 
-    def stop(self, sig=signal.SIGINT, timeout=30):
+    def stop(self, sig=None, timeout=30):
+        # (the default is looked up here: in the class body `signal` is the
+        # method above, not the module)
+        sig = signal.SIGINT if sig is None else sig
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
