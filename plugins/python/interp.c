@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <glob.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -492,6 +493,25 @@ static int add_old_virtualenv(struct py_conf *c)
     return 0;
 }
 
+/* The signal module installs a KeyboardInterrupt handler for SIGINT the
+ * first time it is imported, whatever install_signal_handlers says.  Import
+ * it now and put SIGINT back to SIG_DFL: the core owns every signal (the
+ * workers read them from a signalfd). */
+static int give_signals_back(void)
+{
+    PyObject *mod = PyImport_ImportModule("signal");
+    if (!mod)
+        return -1;
+    PyObject *dfl = PyObject_GetAttrString(mod, "SIG_DFL");
+    PyObject *r = dfl ? PyObject_CallMethod(mod, "signal", "iO", SIGINT, dfl) : NULL;
+    Py_XDECREF(dfl);
+    Py_DECREF(mod);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
 static int load_helpers(void)
 {
     PyObject *globals = PyDict_New();
@@ -562,7 +582,7 @@ int py_interp_start(struct py_conf *c)
 
     py_g.initialized = true;
     py_g.interp = PyThreadState_Get()->interp;
-    if (load_helpers() < 0 || py_objects_ready() < 0 || py_wsgi_init() < 0) {
+    if (load_helpers() < 0 || py_objects_ready() < 0 || py_wsgi_init() < 0 || give_signals_back() < 0) {
         py_log_exception(false, "python: plugin initialization failed");
         return -1;
     }
@@ -608,8 +628,13 @@ int py_apps_load(void)
             py_exception_summary(summary, sizeof summary);
             py_log_exception(false, "python: cannot load the app %s%s%s", a->spec, a->is_file ? "" : ":",
                              a->is_file ? "" : a->callable_name);
-            wharf_config_error(a->origin, a->option, "cannot load %s%s%s: %s (traceback above)", a->spec,
-                               a->is_file ? "" : ":", a->is_file ? "" : a->callable_name, summary);
+            if (py_g.conf->need_app)
+                wharf_config_error(a->origin, a->option, "cannot load %s%s%s: %s (traceback above)", a->spec,
+                                   a->is_file ? "" : ":", a->is_file ? "" : a->callable_name, summary);
+            else
+                wharf_log(WHARF_LOG_WARN, "%s: %s: cannot load %s%s%s (need-app = false: answering 503 under %s)",
+                          a->origin, a->option, a->spec, a->is_file ? "" : ":",
+                          a->is_file ? "" : a->callable_name, a->mount_len ? a->mountpoint : "/");
             failed++;
             continue;
         }

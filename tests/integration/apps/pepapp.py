@@ -15,6 +15,7 @@ import time
 from urllib.parse import parse_qs
 
 RECORD = os.environ.get("PEPAPP_RECORD")
+FIRST_RANDOM = {}
 
 
 def record(event):
@@ -383,6 +384,15 @@ def app(environ, start_response):
         return as_json(start_response, {"pid": os.getpid(), "thread": threading.get_ident(),
                                         "random": random.random(),
                                         "thread_name": threading.current_thread().name})
+    if path == "/first-random":
+        # the first random number this worker draws: equal in two workers
+        # only if random was not re-seeded after fork
+        if "s" in q:
+            time.sleep(float(q["s"]))
+        pid = os.getpid()
+        if pid not in FIRST_RANDOM:
+            FIRST_RANDOM[pid] = random.random()
+        return as_json(start_response, {"pid": pid, "random": FIRST_RANDOM[pid]})
     if path == "/sleep":
         time.sleep(float(q.get("s", "0.05")))
         return as_json(start_response, {"pid": os.getpid(), "thread": threading.get_ident()})
