@@ -11,7 +11,7 @@ plugins_python_plugin_so_SOURCES = \
 	plugins/python/input.c \
 	plugins/python/objects.c
 plugins_python_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS) $(PYTHON_DEPS_CFLAGS) \
-	-DWHARF_PYTHON_EXECUTABLE='"$(PYTHON)"'
+	-DWHARF_PYTHON_EXECUTABLE='"$(PYTHON)"' -DWHARF_VERSION='"$(PACKAGE_VERSION)"'
 plugins_python_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_python_plugin_so_LDADD = $(PYTHON_DEPS_LIBS) -ldl
 endif

@@ -33,6 +33,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifndef WHARF_VERSION
+#define WHARF_VERSION "0"
+#endif
+
 /* The request being answered, on the C stack of py_wsgi_run(). */
 struct py_req {
     struct wharf_request *r;
@@ -50,7 +54,7 @@ static PyObject *k_REQUEST_METHOD, *k_SCRIPT_NAME, *k_PATH_INFO, *k_QUERY_STRING
     *k_SERVER_NAME, *k_SERVER_PORT, *k_SERVER_PROTOCOL, *k_REMOTE_ADDR, *k_REMOTE_PORT,
     *k_CONTENT_TYPE, *k_CONTENT_LENGTH, *k_HTTP_X_REQUEST_ID, *k_wsgi_version, *k_wsgi_url_scheme,
     *k_wsgi_input, *k_wsgi_errors, *k_wsgi_multithread, *k_wsgi_multiprocess, *k_wsgi_run_once,
-    *k_wsgi_input_terminated, *k_wsgi_file_wrapper;
+    *k_wsgi_input_terminated, *k_wsgi_file_wrapper, *k_SERVER_SOFTWARE;
 static PyObject *s_close, *s_http, *s_https, *s_http11, *s_http10, *s_empty, *s_comma, *s_semicolon;
 static PyObject *wsgi_version;
 
@@ -88,7 +92,7 @@ int py_wsgi_init(void)
         { &k_wsgi_errors, "wsgi.errors" }, { &k_wsgi_multithread, "wsgi.multithread" },
         { &k_wsgi_multiprocess, "wsgi.multiprocess" }, { &k_wsgi_run_once, "wsgi.run_once" },
         { &k_wsgi_input_terminated, "wsgi.input_terminated" },
-        { &k_wsgi_file_wrapper, "wsgi.file_wrapper" }, { &s_close, "close" }, { &s_http, "http" },
+        { &k_wsgi_file_wrapper, "wsgi.file_wrapper" }, { &k_SERVER_SOFTWARE, "SERVER_SOFTWARE" }, { &s_close, "close" }, { &s_http, "http" },
         { &s_https, "https" }, { &s_http11, "HTTP/1.1" }, { &s_http10, "HTTP/1.0" }, { &s_empty, "" },
         { &s_comma, "," }, { &s_semicolon, "; " },
     };
@@ -265,6 +269,12 @@ PyObject *py_environ_template(struct py_app *a)
         goto fail;
     }
     Py_DECREF(script);
+    PyObject *software = PyUnicode_FromString("wharf/" WHARF_VERSION);
+    if (!software || PyDict_SetItem(d, k_SERVER_SOFTWARE, software) < 0) {
+        Py_XDECREF(software);
+        goto fail;
+    }
+    Py_DECREF(software);
     if (PyDict_SetItem(d, k_wsgi_version, wsgi_version) < 0 ||
         PyDict_SetItem(d, k_wsgi_errors, py_errors) < 0 ||
         PyDict_SetItem(d, k_wsgi_multithread, py_g.threads > 1 ? Py_True : Py_False) < 0 ||
