@@ -15,3 +15,16 @@ plugins_python_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS) $(PYTHON_DEPS_CFLAGS) \
 plugins_python_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_python_plugin_so_LDADD = $(PYTHON_DEPS_LIBS) -ldl
 endif
+
+# A test plugin that sets request variables (plain and lazy) for the python
+# plugin's wharf.<name> environ entries; built beside the other fixtures,
+# never installed.
+if BUILD_PLUGIN_PYTHON
+noinst_PROGRAMS += tests/fixtures/plugins/pyvars_plugin.so
+tests_fixtures_plugins_pyvars_plugin_so_SOURCES = tests/fixtures/plugins/pyvars.c
+tests_fixtures_plugins_pyvars_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS)
+tests_fixtures_plugins_pyvars_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
+endif
+
+# the python plugin's test apps
+EXTRA_DIST += tests/integration/apps

@@ -412,6 +412,36 @@ def app(environ, start_response):
             "cwd": os.getcwd(), "pythonpath_env": os.environ.get("PYTHONPATH"),
             "site_packages": site.getsitepackages(),
         })
+    if path == "/lazy":
+        global KEPT_VAR
+        v = environ.get("wharf.session")
+        out = []
+        for op in q.get("ops", "load").split(","):
+            if op == "load":
+                r = v.load()
+                out.append(None if r is None else r.decode("latin-1"))
+            elif op.startswith("store:"):
+                out.append(v.store(op[6:].encode()))
+            elif op == "delete":
+                out.append(v.delete())
+            elif op == "regenerate":
+                out.append(v.regenerate())
+            elif op == "keep":
+                KEPT_VAR = v
+                out.append(repr(v))
+            elif op == "kept":
+                try:
+                    KEPT_VAR.load()
+                    out.append("no error")
+                except RuntimeError as e:
+                    out.append("RuntimeError: " + str(e))
+            elif op == "store-str":
+                try:
+                    v.store("text")
+                except TypeError as e:
+                    out.append("TypeError")
+        return as_json(start_response, {"type": type(v).__module__ + "." + type(v).__name__,
+                                        "name": getattr(v, "name", None), "results": out})
     if path == "/vars":
         out = {}
         for k, v in environ.items():
