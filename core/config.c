@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "../ini/config.h"
+#include "../ini/cfg.h"
 
 #ifndef WHARF_PLUGINDIR
 #define WHARF_PLUGINDIR "/usr/lib/wharf/plugins"
