@@ -81,7 +81,10 @@ class Wharf:
             with open(self.ini_path, "w") as f:
                 f.write(ini)
         self.args = list(args)
-        self.env = dict(os.environ)
+        # WHARF_<OPTION> variables are config: the harness's own (set by
+        # run-pytest.sh) must not reach the server as unknown options
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("WHARF_SRCDIR", "WHARF_BUILDDIR", "WHARF_BIN", "WHARF_TEST_PLUGINS_DIR")}
         self.env["WHARF_PLUGINS_DIR"] = PLUGINS_DIR
         # sanitizer builds: report and stop at the first error; Python's own
         # allocations are not leaks of ours
