@@ -286,3 +286,60 @@ def test_sigurg_dumps_the_python_stack(wharf):
     t.join()
     assert "most recent call first" in srv.log()
     assert get(srv, "/hello")[0].status == 200, "the worker survives the dump"
+
+
+# ------------------------------------------------------------------ readiness and reload
+
+def have_plugin(name):
+    from wharfctl import PLUGINS_DIR
+    return os.path.exists(os.path.join(PLUGINS_DIR, f"{name}_plugin.so"))
+
+
+@pytest.mark.skipif(not have_plugin("healthz"), reason="healthz plugin not built")
+def test_readiness_follows_the_app(wharf):
+    srv = wharf(app_options(healthz="/healthz"))
+    assert requests.get(srv.url + "/healthz/ready").status_code == 200
+    bad = wharf(app_options("broken_import", need_app=False, healthz="/healthz"), name="bad",
+                allowed_errors=LOAD_ERRORS)
+    assert requests.get(bad.url + "/healthz/ready").status_code == 503
+    assert requests.get(bad.url + "/healthz/live").status_code == 200
+
+
+def test_sighup_reloads_the_app_code(wharf, tmp_path):
+    """SIGHUP re-imports the app from disk (a new master image, never a
+    fork of the old app) and replaces the workers with no failed request."""
+    appdir = tmp_path / "proj"
+    appdir.mkdir()
+    code = ("def application(environ, start_response):\n"
+            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+            "    return [b'%s']\n")
+    (appdir / "reloadme.py").write_text(code % "v1")
+    srv = wharf([("chdir", str(appdir)), ("module", "reloadme"), ("processes", 2)])
+    assert get(srv, "/")[1] == b"v1"
+    failures = []
+    stop = threading.Event()
+
+    def hammer():
+        s = requests.Session()
+        while not stop.is_set():
+            try:
+                r = s.get(srv.url + "/")
+                if r.status_code != 200 or r.content not in (b"v1", b"v2-new"):
+                    failures.append((r.status_code, r.content))
+            except requests.RequestException as e:
+                failures.append(repr(e))
+
+    t = threading.Thread(target=hammer)
+    t.start()
+    time.sleep(0.3)
+    # (a different size: .pyc files are checked by source mtime and size)
+    (appdir / "reloadme.py").write_text(code % "v2-new")
+    srv.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and get(srv, "/")[1] != b"v2-new":
+        time.sleep(0.1)
+    time.sleep(0.5)
+    stop.set()
+    t.join()
+    assert get(srv, "/")[1] == b"v2-new"
+    assert failures == []
