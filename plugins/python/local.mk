@@ -26,5 +26,24 @@ tests_fixtures_plugins_pyvars_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS)
 tests_fixtures_plugins_pyvars_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
 endif
 
-# the python plugin's test apps
-EXTRA_DIST += tests/integration/apps
+# the python plugin's tests, their apps and the example Flask app
+EXTRA_DIST += \
+	tests/integration/test_python_pep3333.py \
+	tests/integration/test_python_loading.py \
+	tests/integration/test_python_threads.py \
+	tests/integration/test_python_flask.py \
+	tests/integration/test_python_vars.py \
+	tests/integration/apps/pyharness.py \
+	tests/integration/apps/pepapp.py \
+	tests/integration/apps/validated.py \
+	tests/integration/apps/scriptapp.py \
+	tests/integration/apps/sideeffect.py \
+	tests/integration/apps/broken_import.py \
+	tests/integration/apps/extmods.py \
+	tests/integration/apps/filedir/app_file.py \
+	tests/integration/apps/filedir/sibling.py \
+	contrib/examples/flaskapp/uwsgi.ini \
+	contrib/examples/flaskapp/wsgi.py \
+	contrib/examples/flaskapp/app/__init__.py \
+	contrib/examples/flaskapp/app/data/report.csv \
+	contrib/examples/flaskapp/static/style.css
