@@ -216,10 +216,24 @@ static int fw_init(PyObject *self, PyObject *args, PyObject *kw)
     return 0;
 }
 
+/* The wrapped object is the app's: it may refer back to the wrapper, so
+ * the type takes part in garbage collection. */
+static int fw_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(((FileWrapperObject *)self)->filelike);
+    return 0;
+}
+
+static int fw_clear(PyObject *self)
+{
+    Py_CLEAR(((FileWrapperObject *)self)->filelike);
+    return 0;
+}
+
 static void fw_dealloc(PyObject *self)
 {
-    FileWrapperObject *fw = (FileWrapperObject *)self;
-    Py_CLEAR(fw->filelike);
+    PyObject_GC_UnTrack(self);
+    fw_clear(self);
     Py_TYPE(self)->tp_free(self);
 }
 
@@ -274,8 +288,10 @@ PyTypeObject py_filewrapper_type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "wharf.FileWrapper",
     .tp_basicsize = sizeof(FileWrapperObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "wsgi.file_wrapper(filelike, blksize=8192): a regular file is sent with sendfile(2)",
+    .tp_traverse = fw_traverse,
+    .tp_clear = fw_clear,
     .tp_init = fw_init,
     .tp_new = PyType_GenericNew,
     .tp_dealloc = fw_dealloc,
@@ -415,11 +431,15 @@ static PyObject *lv_regenerate(PyObject *self, PyObject *unused)
     /* the same value under a new id: pass what we know of the value */
     const char *val = NULL;
     size_t len = 0;
-    if (v->value && PyBytes_Check(v->value)) {
-        val = PyBytes_AS_STRING(v->value);
-        len = (size_t)PyBytes_GET_SIZE(v->value);
+    PyObject *held = v->value && PyBytes_Check(v->value) ? Py_NewRef(v->value) : NULL;
+    if (held) {
+        val = PyBytes_AS_STRING(held);
+        len = (size_t)PyBytes_GET_SIZE(held);
     }
-    return lv_do_store(v, val, len, WHARF_VAR_REGENERATE);
+    /* held: another thread may store() while the GIL is released */
+    PyObject *r = lv_do_store(v, val, len, WHARF_VAR_REGENERATE);
+    Py_XDECREF(held);
+    return r;
 }
 
 static PyObject *lv_repr(PyObject *self)
