@@ -471,6 +471,7 @@ def test_input_unread_body_and_keep_alive(srv):
 
 def test_input_used_after_the_request_raises(srv):
     get(srv, "/input/keep", method="POST", body=b"abc")
+    wait_for(lambda: json.loads(get(srv, "/input/kept")[1])["exc"], 5, what="the kept input to be cut loose")
     d = json.loads(get(srv, "/input/kept")[1])
     assert d["exc"] == "ValueError" and "after its request ended" in d["msg"]
 
