@@ -2,7 +2,7 @@
  * plugins/python/interp.c - starting CPython inside wharf and loading the
  * WSGI apps.
  *
- * Interpreter choices (see also the report in the plugin's commit log):
+ * Interpreter choices:
  *   - the libpython this plugin links against is re-opened RTLD_GLOBAL:
  *     the core loads plugins RTLD_LOCAL, and C extension modules
  *     (_ssl, _json, _sqlite3, ...) resolve Py* symbols globally;

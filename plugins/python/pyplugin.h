@@ -69,7 +69,6 @@ extern struct py_global py_g;
  * request) and objects reused from one request to the next. */
 struct py_thread {
     PyThreadState *tstate;
-    struct py_req *current;        /* request running on this thread */
     PyObject *input;               /* InputObject, reused when unshared */
     PyObject *start_response;      /* StartResponseObject, idem */
     PyObject *write;               /* WriteObject, idem */
