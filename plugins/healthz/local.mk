@@ -10,7 +10,4 @@ plugins_healthz_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS)
 plugins_healthz_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
 endif
 
-# The healthz tests' fixture plugin.  TODO(core lead): include this from
-# tests/fixtures/plugins/local.mk (or Makefile.am) and drop it here.
-include $(top_srcdir)/tests/fixtures/plugins/healthz.mk
 EXTRA_DIST += plugins/healthz/README.md tests/integration/test_healthz.py
