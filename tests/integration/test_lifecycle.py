@@ -48,16 +48,49 @@ def plugins_env(tmp_path):
     return {"WHARF_PLUGINS_DIR": str(d)}
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+APPS = os.path.join(HERE, "apps")
+HAVE_PYTHON = os.path.exists(os.path.join(PLUGINS_DIR, "python_plugin.so"))
+
+
 @pytest.fixture
 def serve(wharf, plugins_env):
-    """serve(options, **kw): a started wharf running slowapp."""
-    def start(options=None, env=None, **kw):
-        opts = {"slowapp": True}
-        opts.update(options or {})
+    """serve(options, app="slowapp"|"python", trace=None, **kw): a started
+    wharf running the slowapp fixture or tests/integration/apps/lifecycleapp.py
+    (the same URLs).  trace="/sleep" logs "<app>: begin <uri>" and
+    "<app>: end <uri>" for requests under /sleep."""
+    def start(options=None, env=None, app="slowapp", trace=None, **kw):
         e = dict(plugins_env)
+        if app == "slowapp":
+            opts = {"slowapp": True}
+            if trace:
+                opts["slowapp-trace"] = trace
+        else:
+            opts = {"pythonpath": APPS, "module": "lifecycleapp"}
+            if trace:
+                e["LIFECYCLE_TRACE"] = trace
+        opts.update(options or {})
         e.update(env or {})
         return wharf(opts, env=e, **kw)
     return start
+
+
+@pytest.fixture(params=["slowapp", "python"])
+def app(request):
+    """Run the test with the slowapp fixture (threads = 1: the app runs
+    inline on the loop thread) and with the Python app (threads = 4: on app
+    threads)."""
+    if request.param == "python" and not HAVE_PYTHON:
+        pytest.skip("python plugin not built")
+    return request.param
+
+
+def app_threads(app):
+    return 1 if app == "slowapp" else 4
+
+
+def begin_rx(uri):
+    return r"(?:slowapp|lifecycleapp): begin " + re.escape(uri)
 
 
 def get(srv, path, **kw):
@@ -138,8 +171,8 @@ class Background:
 
 # ---------------------------------------------------------------- harakiri
 
-def test_harakiri_cuts_a_stuck_request_and_a_new_worker_serves(serve):
-    srv = serve({"harakiri": 2, "processes": 1, "metrics": "/metrics"},
+def test_harakiri_cuts_a_stuck_request_and_a_new_worker_serves(serve, app):
+    srv = serve({"harakiri": 2, "processes": 1, "metrics": "/metrics"}, app=app,
                 allowed_errors=[r"HARAKIRI"])
     before = pid_of(srv)
     s = srv.connect(timeout=20)
@@ -156,7 +189,7 @@ def test_harakiri_cuts_a_stuck_request_and_a_new_worker_serves(serve):
         data += chunk
     cut = time.monotonic() - t0
     s.close()
-    print(f"harakiri = 2: the request was cut after {cut:.3f} s")
+    print(f"harakiri = 2 ({app}): the request was cut after {cut:.3f} s")
     assert data == b"", "the stuck request must not get an answer"
     assert 2.0 <= cut < 3.0
     log = srv.log()
@@ -164,24 +197,31 @@ def test_harakiri_cuts_a_stuck_request_and_a_new_worker_serves(serve):
     assert m, log
     assert int(m.group(1)) == before
     srv.wait_log(rf"worker 1 \(pid {before}\) died: killed by signal 9")
+    if app == "python":
+        # faulthandler's dump of the worker, between HARAKIRI and the kill
+        dump = log[m.end():]
+        assert "most recent call first" in dump
+        assert re.search(r'File ".*lifecycleapp\.py", line \d+ in stuck_in_the_app', dump), dump
+        assert re.search(r'File ".*lifecycleapp\.py", line \d+ in application', dump), dump
     after = pid_of(srv)
     assert after != before and not alive(before)
     assert metric(srv, "wharf_harakiri_total") == 1
 
 
-def test_harakiri_names_the_stuck_thread(serve):
+def test_harakiri_names_the_stuck_thread(serve, app):
     """threads = 4: one request is stuck while the other app threads keep
-    serving shorter ones; HARAKIRI names the stuck one."""
-    srv = serve({"harakiri": 2, "processes": 1, "threads": 4, "slowapp-trace": "/sleep"},
+    serving shorter ones; HARAKIRI names the stuck one (and the Python
+    dump shows every thread: the stuck one and the napping ones)."""
+    srv = serve({"harakiri": 2, "processes": 1, "threads": 4}, app=app, trace="/",
                 allowed_errors=[r"HARAKIRI"])
     stuck = Background(lambda: get(srv, "/sleep?ms=20000&who=stuck", timeout=30))
-    srv.wait_log(r"slowapp: begin /sleep\?ms=20000&who=stuck")
+    srv.wait_log(begin_rx("/sleep?ms=20000&who=stuck"))
 
     def busy():
         served = 0
         while stuck.finished is None:
             try:
-                served += get(srv, "/sleep?ms=400&who=short").status_code == 200
+                served += get(srv, "/nap?ms=400").status_code == 200
             except requests.ConnectionError:
                 pass  # in flight on the worker harakiri killed
         return served
@@ -189,24 +229,31 @@ def test_harakiri_names_the_stuck_thread(serve):
     with pytest.raises(requests.ConnectionError):
         stuck.result()
     assert all(o.result() > 0 for o in others)
-    lines = [l for l in srv.log().splitlines() if "HARAKIRI" in l]
+    log = srv.log()
+    lines = [l for l in log.splitlines() if "HARAKIRI" in l]
     assert len(lines) == 1, lines
     m = re.search(r"HARAKIRI: worker pid \d+ thread (\d): GET (\S+) running for (\d+) ms", lines[0])
     assert m and m.group(2) == "/sleep?ms=20000&who=stuck", lines[0]
     # short requests were in flight on the other threads when it fired
-    begins = srv.log().split(lines[0])[0].count("slowapp: begin /sleep?ms=400")
-    ends = srv.log().split(lines[0])[0].count("slowapp: end /sleep?ms=400")
+    head, tail = log.split(lines[0])
+    begins = len(re.findall(begin_rx("/nap?ms=400"), head))
+    ends = len(re.findall(r"(?:slowapp|lifecycleapp): end /nap\?ms=400", head))
     assert begins - ends >= 1, (begins, ends)
+    if app == "python":
+        dump = tail.split("died: killed by signal 9")[0]
+        assert dump.count("stuck_in_the_app") == 1, dump
+        assert "brief_nap" in dump, dump
 
 
 # ---------------------------------------------------------------- graceful stop
 
-def test_sigterm_under_load_finishes_the_request_in_flight(serve):
+def test_sigterm_under_load_finishes_the_request_in_flight(serve, app):
     """SIGTERM with a 2 s request in flight and 4 keep-alive clients plus a
     client connecting in a loop: the slow request completes, every request
     the server accepted is answered, and new connections are refused once
     the listening socket is closed; never accepted and then dropped."""
-    srv = serve({"processes": 2, "slowapp-trace": "/sleep", "disable-logging": True})
+    srv = serve({"processes": 2, "threads": app_threads(app), "disable-logging": True},
+                app=app, trace="/sleep")
     load = LoadGen(srv.port, "/pid", clients=4, stop_on_refused=True).start()
     # the state of the listening socket at the moment a connect is refused
     at_refusal = []
@@ -215,7 +262,7 @@ def test_sigterm_under_load_finishes_the_request_in_flight(serve):
     load.wait_ok(400)
     probe.wait_ok(20)
     slow = Background(lambda: get(srv, "/sleep?ms=2000"))
-    srv.wait_log(r"slowapp: begin /sleep\?ms=2000")
+    srv.wait_log(begin_rx("/sleep?ms=2000"))
     t0 = time.monotonic()
     srv.signal(signal.SIGTERM)
     r = slow.result()
@@ -224,7 +271,7 @@ def test_sigterm_under_load_finishes_the_request_in_flight(serve):
     took = time.monotonic() - t0
     load.join()
     probe.join()
-    print(f"SIGTERM: load {load.summary()}, probe {probe.outcome_runs()}, exit after {took:.3f} s, "
+    print(f"SIGTERM ({app}): load {load.summary()}, probe {probe.outcome_runs()}, exit after {took:.3f} s, "
           f"probe: last ok {probe.last_ok - t0:.3f} s, refused {probe.failed[0][0] - t0:.3f} s")
     # the 4 keep-alive clients: every request answered, then refused
     assert load.failures["refused"] == 4
@@ -238,40 +285,42 @@ def test_sigterm_under_load_finishes_the_request_in_flight(serve):
     assert f"127.0.0.1:{srv.port}: stopped listening" in log
     assert log.count("finished draining") == 2
     # the socket stopped listening at once, not when the busy worker was done
-    stopped = re.search(r"(\d\d:\d\d:\d\d\.\d+) \[master \d+\] INFO: 127.0.0.1:\d+: stopped listening", log)
-    ended = re.search(r"(\d\d:\d\d:\d\d\.\d+) \[worker \d \d+\] INFO: slowapp: end /sleep", log)
-    assert stopped.group(1) < ended.group(1)
+    assert log.index("stopped listening") < re.search(r"(?:slowapp|lifecycleapp): end /sleep", log).start()
 
 
-def test_sigterm_past_graceful_timeout_kills_the_worker(serve):
-    srv = serve({"processes": 2, "graceful-timeout": 1, "slowapp-trace": "/sleep"})
+def test_sigterm_past_graceful_timeout_kills_the_worker(serve, app):
+    srv = serve({"processes": 2, "graceful-timeout": 1, "threads": app_threads(app)}, app=app,
+                trace="/sleep")
     slow = Background(lambda: get(srv, "/sleep?ms=10000"))
-    srv.wait_log(r"slowapp: begin /sleep\?ms=10000")
-    busy = int(re.search(r"\[worker \d (\d+)\] INFO: slowapp: begin", srv.log()).group(1))
+    srv.wait_log(begin_rx("/sleep?ms=10000"))
     t0 = time.monotonic()
     srv.signal(signal.SIGTERM)
     assert srv.wait_exit(10) == 0
     took = time.monotonic() - t0
-    print(f"graceful-timeout = 1 s: stopped after {took:.3f} s")
+    print(f"graceful-timeout = 1 s ({app}): stopped after {took:.3f} s")
     assert 1.0 <= took < 2.0
     with pytest.raises(requests.ConnectionError):
         slow.result()  # inherent: its worker was killed
     log = srv.log()
-    assert re.search(rf"WARN: worker \d \(pid {busy}\) still busy after graceful-timeout "
-                     r"\(1 request\(s\) in flight\): killing it", log), log
-    assert re.search(rf"worker \d \(pid {busy}\) stopped: killed by signal 9", log), log
+    m = re.search(r"WARN: worker \d \(pid (\d+)\) still busy after graceful-timeout "
+                  r"\(1 request\(s\) in flight\): killing it", log)
+    assert m, log
+    assert re.search(rf"worker \d \(pid {m.group(1)}\) stopped: killed by signal 9", log), log
     assert log.count("finished draining") == 1
 
 
 # ---------------------------------------------------------------- reload
 
-def test_sighup_reload_under_load(serve):
+def test_sighup_reload_under_load(serve, app):
     """SIGHUP: the master re-executes itself (same pid), starts new workers
     one by one, each taking a while to load its app, and drains the old ones
     once the new ones accept.  4 keep-alive clients on a fast URL and 2 on a
     slow one (requests in flight during every drain): none fails."""
-    srv = serve({"processes": 2, "metrics": "/metrics", "disable-logging": True,
-                 "slowapp-start-delay": "300ms"})
+    opts = {"processes": 2, "metrics": "/metrics", "disable-logging": True,
+            "threads": app_threads(app)}
+    if app == "slowapp":
+        opts["slowapp-start-delay"] = "300ms"
+    srv = serve(opts, app=app)
     before = set(srv.worker_pids())
     fast = LoadGen(srv.port, "/pid", clients=4).start()
     slow = LoadGen(srv.port, "/sleep?ms=50", clients=2).start()
@@ -287,7 +336,7 @@ def test_sighup_reload_under_load(serve):
     fast.stop()
     slow.stop()
     served_after = metric(srv, "wharf_requests_total")
-    print(f"SIGHUP under load: fast {fast.summary()}, slow {slow.summary()}; "
+    print(f"SIGHUP under load ({app}): fast {fast.summary()}, slow {slow.summary()}; "
           f"requests_total {served_before:.0f} -> {served_after:.0f}")
     assert_no_failures(fast)
     assert_no_failures(slow)
@@ -313,17 +362,17 @@ def recycle_counts(log):
             re.findall(r"worker (\d+) served (\d+) requests \(max-requests\): asking to be replaced", log)]
 
 
-def test_max_requests_with_delta_under_load(serve):
+def test_max_requests_with_delta_under_load(serve, app):
     """max-requests = 50, max-requests-delta = 10: worker 1 asks to be
     replaced after exactly 60 requests, worker 2 after 70 (uWSGI adds id x
     delta), so they do not restart together; every recycle drains."""
     srv = serve({"processes": 2, "max-requests": 50, "max-requests-delta": 10,
-                 "disable-logging": True})
+                 "disable-logging": True, "threads": app_threads(app)}, app=app)
     load = LoadGen(srv.port, "/pid", clients=4).start()
     wait_for(lambda: len(recycle_counts(srv.log())) >= 8, timeout=30, what="8 recycles")
     load.stop()
     counts = recycle_counts(srv.log())
-    print(f"max-requests under load: {load.summary()}; recycles {counts}")
+    print(f"max-requests under load ({app}): {load.summary()}; recycles {counts}")
     assert_no_failures(load)
     assert {w for w, _ in counts} == {1, 2}
     assert all(n == 50 + 10 * w for w, n in counts), counts
@@ -350,7 +399,7 @@ def test_max_requests_jitter_under_load(serve):
 
 # ---------------------------------------------------------------- respawn
 
-def test_sigkill_of_one_worker_under_load(serve):
+def test_sigkill_of_one_worker_under_load(serve, app):
     """SIGKILL of one of 2 workers under load.  Inherent, and the only
     failures allowed: the requests on the killed worker's connections, one
     per connection (in flight in the app, or sent and not read yet: the
@@ -358,7 +407,8 @@ def test_sigkill_of_one_worker_under_load(serve):
     response on a reused keep-alive connection, which the client retries
     once on a new connection, as browsers and urllib3 do for idempotent
     requests; the retry succeeds.  Nothing else fails."""
-    srv = serve({"processes": 2, "slowapp-trace": "/sleep", "disable-logging": True})
+    srv = serve({"processes": 2, "disable-logging": True, "threads": app_threads(app)}, app=app,
+                trace="/sleep")
     fast = LoadGen(srv.port, "/pid", clients=4).start()
     slow = LoadGen(srv.port, "/sleep?ms=20", clients=2).start()
     fast.wait_ok(300)
@@ -373,8 +423,8 @@ def test_sigkill_of_one_worker_under_load(serve):
     slow.stop()
     log = srv.log()
     retried = fast.retried + slow.retried
-    in_app = [r for r in slow.retried if f"slowapp: begin /sleep?ms=20&lg={r['rid']}\n" in log]
-    print(f"SIGKILL of worker {victim}: fast {fast.summary()}, slow {slow.summary()}; "
+    in_app = [r for r in slow.retried if re.search(begin_rx(f"/sleep?ms=20&lg={r['rid']}") + "\n", log)]
+    print(f"SIGKILL ({app}) of worker {victim}: fast {fast.summary()}, slow {slow.summary()}; "
           f"retried {len(retried)} (of which {len(in_app)} were in the app when it died)")
     assert fast.total_failures == 0 and slow.total_failures == 0, (fast.failed, slow.failed)
     assert 1 <= len(retried) <= 6
@@ -400,6 +450,34 @@ def test_worker_start_failure_exits_1_without_a_loop(serve):
     assert "worker 1 could not start (see the error above); stopping" in log or \
         "worker 2 could not start (see the error above); stopping" in log
     assert log.count("spawned worker") == 2, log  # no respawn
+    assert "ready:" not in log
+
+
+@pytest.mark.skipif(not HAVE_PYTHON, reason="python plugin not built")
+@pytest.mark.parametrize("lazy", [False, True], ids=["preload", "lazy-apps"])
+def test_broken_app_import_exits_1_with_the_traceback(wharf, plugins_env, lazy):
+    """need-app (the default): an app that does not import stops wharf with
+    exit status 1 and the traceback in the log, whether it is imported once
+    in the master (preload) or in each worker (lazy-apps); no respawn loop."""
+    opts = {"pythonpath": APPS, "module": "lifecycle_broken", "processes": 2}
+    if lazy:
+        opts["lazy-apps"] = True
+    srv = wharf(opts, env=plugins_env, start=False,
+                allowed_errors=[r"python: cannot load the app lifecycle_broken:application: RuntimeError",
+                                r"plugin python: setup failed", r"plugin python failed to start",
+                                r"worker \d could not start"])
+    t0 = time.monotonic()
+    srv.start(wait=False)
+    assert srv.wait_exit(20) == 1
+    took = time.monotonic() - t0
+    log = srv.log()
+    print(f"broken import ({'lazy-apps' if lazy else 'preload'}): exit 1 after {took:.3f} s")
+    assert "python: cannot load the app lifecycle_broken:application: RuntimeError: " \
+        "settings.ini is missing (lifecycle test)" in log
+    tb = log[log.index("Traceback (most recent call last)"):]
+    assert re.search(r'File ".*lifecycle_broken\.py", line \d+, in load_settings', tb), log
+    assert "RuntimeError: settings.ini is missing (lifecycle test)" in tb
+    assert log.count("spawned worker") == (2 if lazy else 0), log
     assert "ready:" not in log
 
 
@@ -612,13 +690,13 @@ def test_vacuum_removes_the_unix_socket_and_pidfile_after_a_graceful_stop(serve,
     sock = tmp_path / "app.sock"
     pidfile = tmp_path / "app.pid"
     srv = serve({"http-socket": str(sock), "pidfile": str(pidfile), "vacuum": True,
-                 "processes": 2, "disable-logging": True, "slowapp-trace": "/sleep"})
+                 "processes": 2, "disable-logging": True}, trace="/sleep")
     assert sock.exists() and pidfile.exists()
     load = LoadGen(unix_path=str(sock), path="/pid", clients=4, stop_on_refused=True).start()
     load.wait_ok(300)
     slow = LoadGen(unix_path=str(sock), path="/sleep?ms=1000", clients=1, stop_on_refused=True,
                    duration=0.1).start()
-    srv.wait_log(r"slowapp: begin /sleep")
+    srv.wait_log(begin_rx("/sleep"))
     srv.signal(signal.SIGTERM)
     assert srv.wait_exit(15) == 0
     load.join()
