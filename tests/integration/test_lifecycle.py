@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from loadgen import LoadGen
-from wharfctl import BUILDDIR, PLUGINS_DIR, PYTHON, wait_for
+from wharfctl import BUILDDIR, PLUGINS_DIR, PYTHON, SRCDIR, wait_for
 
 SLOWAPP = os.path.join(BUILDDIR, "tests", "fixtures", "plugins", "slowapp_plugin.so")
 
@@ -35,8 +35,10 @@ SLOWAPP = os.path.join(BUILDDIR, "tests", "fixtures", "plugins", "slowapp_plugin
 @pytest.fixture
 def plugins_env(tmp_path):
     """A plugins-dir with the built plugins plus the slowapp fixture (built
-    on demand when pytest runs outside `make check`)."""
-    if not os.path.exists(SLOWAPP):
+    on demand when pytest runs outside `make check`, or when its source is
+    newer)."""
+    src = os.path.join(SRCDIR, "tests", "fixtures", "plugins", "slowapp.c")
+    if not os.path.exists(SLOWAPP) or os.path.getmtime(SLOWAPP) < os.path.getmtime(src):
         subprocess.run(["make", "-C", BUILDDIR, "tests/fixtures/plugins/slowapp_plugin.so"],
                        check=True, capture_output=True)
     d = tmp_path / "plugins"
@@ -228,7 +230,8 @@ def test_harakiri_names_the_stuck_thread(serve, app):
     others = [Background(busy) for _ in range(3)]
     with pytest.raises(requests.ConnectionError):
         stuck.result()
-    assert all(o.result() > 0 for o in others)
+    served = [o.result() for o in others]
+    assert all(n > 0 for n in served), served
     log = srv.log()
     lines = [l for l in log.splitlines() if "HARAKIRI" in l]
     assert len(lines) == 1, lines
@@ -243,6 +246,37 @@ def test_harakiri_names_the_stuck_thread(serve, app):
         dump = tail.split("died: killed by signal 9")[0]
         assert dump.count("stuck_in_the_app") == 1, dump
         assert "brief_nap" in dump, dump
+
+
+def test_harakiri_graceful_timeout_lets_the_other_requests_finish(serve, app):
+    """harakiri-graceful-timeout = 3: a replacement starts at once, the stuck
+    worker stops accepting and finishes its other requests, and is killed 3 s
+    later; nothing but the stuck request fails.  harakiri-verbose adds the
+    worker's counters."""
+    srv = serve({"harakiri": 2, "harakiri-graceful-timeout": 3, "harakiri-verbose": True,
+                 "processes": 1, "threads": 4}, app=app, trace="/sleep",
+                allowed_errors=[r"HARAKIRI"])
+    first = pid_of(srv)
+    stuck = Background(lambda: get(srv, "/sleep?ms=20000", timeout=30))
+    srv.wait_log(begin_rx("/sleep?ms=20000"))
+    naps = LoadGen(srv.port, "/nap?ms=300", clients=3).start()
+    stuck_error = None
+    try:
+        stuck.result()
+    except requests.ConnectionError as e:
+        stuck_error = e
+    naps.stop()
+    cut = stuck.finished - stuck.started
+    print(f"harakiri-graceful-timeout ({app}): stuck request cut after {cut:.3f} s; naps {naps.summary()}")
+    assert stuck_error is not None
+    assert 5.0 <= cut < 6.0
+    assert_no_failures(naps)
+    log = srv.log()
+    assert re.search(rf"HARAKIRI: worker pid {first} had served \d+ requests, \d+ in flight, \d+ connections", log)
+    assert re.search(rf"worker 1 \(pid {first}\): graceful stop \(replaced by a new worker\)", log), log
+    assert f"killing worker 1 (pid {first}): harakiri" in log
+    second = pid_of(srv)
+    assert second != first and {int(p) for p in naps.pids} == {first, second}
 
 
 # ---------------------------------------------------------------- graceful stop
@@ -307,6 +341,33 @@ def test_sigterm_past_graceful_timeout_kills_the_worker(serve, app):
     assert m, log
     assert re.search(rf"worker \d \(pid {m.group(1)}\) stopped: killed by signal 9", log), log
     assert log.count("finished draining") == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT], ids=["SIGINT", "SIGQUIT"])
+def test_fast_stop_does_not_wait_for_requests(serve, app, sig):
+    """SIGINT/SIGQUIT: fast stop.  Requests in flight are cut; a worker
+    stuck inline in the app (threads = 1) is killed after 3 s at most."""
+    srv = serve({"processes": 2, "threads": app_threads(app)}, app=app, trace="/sleep")
+    slow = Background(lambda: get(srv, "/sleep?ms=20000"))
+    srv.wait_log(begin_rx("/sleep?ms=20000"))
+    t0 = time.monotonic()
+    srv.signal(sig)
+    assert srv.wait_exit(10) == 0
+    took = time.monotonic() - t0
+    print(f"{signal.Signals(sig).name} ({app}): stopped after {took:.3f} s")
+    assert took < 4.0
+    with pytest.raises(requests.ConnectionError):
+        slow.result()
+    assert f"{signal.Signals(sig).name}: fast stop" in srv.log()
+
+
+def test_graceful_timeout_aliases_and_die_on_term(serve):
+    srv = serve({"worker-reload-mercy": 3, "die-on-term": True}, start=False)
+    out = srv.run("--show-config").stdout
+    assert re.search(r"^graceful-timeout\s+= 3s\s+; \S+app.ini:\d+", out, re.M), out
+    assert re.search(r"^die-on-term\s+= true\s+; \S+app.ini:\d+ \(always on", out, re.M), out
+    srv = serve({"reload-mercy": "1500ms"}, start=False, name="other")
+    assert re.search(r"^graceful-timeout\s+= 1500ms", srv.run("--show-config").stdout, re.M)
 
 
 # ---------------------------------------------------------------- reload
@@ -742,6 +803,17 @@ def test_uid_gid_drop(serve, tmp_path):
         assert "0" not in ids["Groups"], ids                  # no root group left
     assert "running as uid 65534 gid 65534" in srv.log()
     assert get(srv, "/pid").status_code == 200
+
+
+def test_chdir(serve, tmp_path):
+    """chdir: the master and the workers run there; relative paths (here the
+    pidfile) are relative to it."""
+    d = tmp_path / "app-dir"
+    d.mkdir()
+    srv = serve({"chdir": str(d), "pidfile": "rel.pid", "processes": 2})
+    assert read_pidfile(d / "rel.pid") == srv.pid
+    for p in [srv.pid] + srv.worker_pids():
+        assert os.readlink(f"/proc/{p}/cwd") == str(d)
 
 
 def test_sd_notify_messages(serve, tmp_path):
