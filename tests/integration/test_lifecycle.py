@@ -15,9 +15,11 @@ is counted and asserted on its own.
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -25,7 +27,7 @@ import pytest
 import requests
 
 from loadgen import LoadGen
-from wharfctl import BUILDDIR, PLUGINS_DIR, PYTHON, SRCDIR, wait_for
+from wharfctl import BUILDDIR, PLUGINS_DIR, PYTHON, SRCDIR, Wharf, wait_for
 
 SLOWAPP = os.path.join(BUILDDIR, "tests", "fixtures", "plugins", "slowapp_plugin.so")
 
@@ -783,26 +785,57 @@ def proc_ids(pid):
     return out
 
 
+@pytest.fixture
+def public_dir():
+    """A directory anybody can read (pytest's tmp_path is root's alone):
+    a server running as nobody re-reads its config and plugins from it on
+    SIGHUP."""
+    d = tempfile.mkdtemp(prefix="wharf-lifecycle-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
-def test_uid_gid_drop(serve, tmp_path):
+def test_uid_gid_drop(public_dir, plugins_env):
+    """uid = nobody, gid = nogroup: the master binds as root, then it and
+    every worker run as nobody/nogroup with no supplementary group left
+    (ps and /proc), and a reload (re-executing the master as nobody) still
+    works."""
     import grp
     import pwd
     nobody = pwd.getpwnam("nobody")
     nogroup = grp.getgrnam("nogroup")
-    srv = serve({"uid": "nobody", "gid": "nogroup", "processes": 2})
-    pids = [srv.pid] + srv.worker_pids()
-    assert len(pids) == 3
-    out = subprocess.run(["ps", "-o", "pid=,user=,group=", "-p", ",".join(map(str, pids))],
-                         capture_output=True, text=True, check=True).stdout
-    rows = {int(p): (u, g) for p, u, g in (line.split() for line in out.splitlines())}
-    assert rows == {p: ("nobody", "nogroup") for p in pids}, out
-    for p in pids:
-        ids = proc_ids(p)
-        assert ids["Uid"] == [str(nobody.pw_uid)] * 4, ids   # real, effective, saved, fs
-        assert ids["Gid"] == [str(nogroup.gr_gid)] * 4, ids
-        assert "0" not in ids["Groups"], ids                  # no root group left
-    assert "running as uid 65534 gid 65534" in srv.log()
-    assert get(srv, "/pid").status_code == 200
+    plugins = os.path.join(public_dir, "plugins")
+    shutil.copytree(plugins_env["WHARF_PLUGINS_DIR"], plugins, symlinks=True)
+    srv = Wharf(public_dir, options={"slowapp": True, "uid": "nobody", "gid": "nogroup",
+                                     "processes": 2},
+                env={"WHARF_PLUGINS_DIR": plugins})
+    try:
+        srv.start()
+        for round in ("start", "reload"):
+            pids = [srv.pid] + srv.worker_pids()
+            assert len(pids) == 3
+            out = subprocess.run(["ps", "-o", "pid=,user=,group=", "-p", ",".join(map(str, pids))],
+                                 capture_output=True, text=True, check=True).stdout
+            rows = {int(p): (u, g) for p, u, g in (line.split() for line in out.splitlines())}
+            assert rows == {p: ("nobody", "nogroup") for p in pids}, (round, out)
+            for p in pids:
+                ids = proc_ids(p)
+                assert ids["Uid"] == [str(nobody.pw_uid)] * 4, ids   # real, effective, saved, fs
+                assert ids["Gid"] == [str(nogroup.gr_gid)] * 4, ids
+                assert "0" not in ids["Groups"], ids                  # no root group left
+            assert get(srv, "/pid").status_code == 200
+            if round == "start":
+                before = set(srv.worker_pids())
+                srv.signal(signal.SIGHUP)
+                srv.wait_log(r"reload: all workers replaced", timeout=20)
+                assert not before & set(srv.worker_pids())
+        assert srv.log().count(f"running as uid {nobody.pw_uid} gid {nogroup.gr_gid}") == 2
+        assert srv.stop(signal.SIGTERM) == 0
+    finally:
+        srv.kill_group()
+    srv.check_log()
 
 
 def test_chdir(serve, tmp_path):
