@@ -1,3 +1,8 @@
-# migrate plugin
+# migrate plugin: Alembic migrations on PostgreSQL (libpq)
 if BUILD_PLUGIN_MIGRATE
+plugin_PROGRAMS += plugins/migrate_plugin.so
+plugins_migrate_plugin_so_SOURCES = plugins/migrate/migrate.c
+plugins_migrate_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS) $(MIGRATE_DEPS_CFLAGS)
+plugins_migrate_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
+plugins_migrate_plugin_so_LDADD = $(MIGRATE_DEPS_LIBS)
 endif
