@@ -429,8 +429,20 @@ static int wait_for_database(struct migrate_conf *conf)
             return -1;
         }
         if (!told) {
+            /* one real attempt for the reason: a refused connection is
+             * worth waiting for, a malformed parameter is not */
+            char err[512];
+            PGconn *c = connect_blocking(conf->dsn, err, sizeof err);
+            if (c) {
+                PQfinish(c);
+                return 0;
+            }
+            if (!strncmp(err, "invalid ", 8)) {
+                mlog(WHARF_LOG_ERROR, "cannot connect to %s: %s", G.display, err);
+                return -1;
+            }
             mlog(WHARF_LOG_INFO, "waiting for the database at %s (%s; up to %.0f s)", G.display,
-                 p == PQPING_REJECT ? "it rejects connections, starting up?" : "no response",
+                 p == PQPING_REJECT ? "it rejects connections, starting up?" : err,
                  (double)conf->wait_ms / 1000.0);
             told = true;
         }
