@@ -76,6 +76,7 @@ struct master {
     int upgrade_fd;            /* it writes "READY" here */
     int notify_fd;             /* we are that new master: tell the old one */
     bool upgraded;             /* a new master took over our sockets */
+    bool reloaded;             /* this image replaced a previous one */
     char exe[4096];            /* our binary's path, for exec */
 };
 
@@ -430,7 +431,7 @@ static void on_worker_exit(struct master *m, unsigned slot, int status)
     unsigned li = sl.logical - 1;
     bool failed_start = !sl.ready;
     if (failed_start) {
-        if (!m->ever_ready && m->nold == 0 && WIFEXITED(status) &&
+        if (!m->ever_ready && !m->reloaded && WIFEXITED(status) &&
             WEXITSTATUS(status) == WHARF_WORKER_EXIT_FAILED) {
             /* need-app: a server that cannot start its app must say so
              * and stop, not loop forever */
@@ -520,10 +521,23 @@ static void reexec(struct master *m)
     snprintf(gen, sizeof gen, "%u", s->generation + 1);
     setenv("WHARF__GENERATION", gen, 1);
     export_sockets(m);
+    /* the scoreboard and the workers' message pipe go along: the new image
+     * adopts the old workers in their slots and counters continue */
+    wharf_scoreboard_export(s);
+    char pipefds[32];
+    snprintf(pipefds, sizeof pipefds, "%d,%d", s->master_pipe[0], s->master_pipe[1]);
+    wharf_set_cloexec(s->master_pipe[0], false);
+    wharf_set_cloexec(s->master_pipe[1], false);
+    setenv("WHARF__PIPE", pipefds, 1);
     execv(m->exe, s->argv);
     wharf_log(WHARF_LOG_ERROR, "reload: cannot execute %s: %s; still serving", m->exe, strerror(errno));
     unexport_sockets(m);
     unsetenv("WHARF__GENERATION");
+    unsetenv("WHARF__SCOREBOARD");
+    unsetenv("WHARF__PIPE");
+    wharf_set_cloexec(s->sb_fd, true);
+    wharf_set_cloexec(s->master_pipe[0], true);
+    wharf_set_cloexec(s->master_pipe[1], true);
 }
 
 /* SIGHUP, first half: validate the new config in a child so that a broken
@@ -947,7 +961,9 @@ static void summary(struct wharf_server *s)
         if (s->listeners[i].fd >= 0)
             n += (size_t)snprintf(socks + n, n < sizeof socks ? sizeof socks - n : 0, "%s%s",
                                   n ? " " : "", s->listeners[i].address);
-#ifdef WHARF_WITH_JEMALLOC
+#if defined(__SANITIZE_ADDRESS__)
+    const char *alloc = "AddressSanitizer (sanitizer build)";
+#elif defined(WHARF_WITH_JEMALLOC)
     const char *alloc = "jemalloc " WHARF_JEMALLOC_VERSION;
 #else
     const char *alloc = "glibc malloc";
@@ -1039,7 +1055,41 @@ static void adopt_old_workers(struct master *m)
             m->old[i] = t;
         }
     m->old_next = draining;
+    m->reloaded = m->nold > 0;
     unsetenv("WHARF__OLD_WORKERS");
+}
+
+/* After adopting the previous image's scoreboard: its workers take their
+ * slots again, so replacing them is the ordinary one-by-one replacement. */
+static void adopt_old_slots(struct master *m)
+{
+    for (unsigned i = 0; i < m->nslots; i++) {
+        struct wharf_sb_worker *w = wharf_sb_slot(m->s, i);
+        pid_t pid = atomic_load(&w->pid);
+        if (pid <= 0)
+            continue;
+        for (size_t k = 0; k < m->nold; k++) {
+            if (m->old[k].pid != pid)
+                continue;
+            struct slot *sl = &m->slots[i];
+            sl->pid = pid;
+            sl->logical = w->logical;
+            sl->ready = true;
+            sl->replaces = -1;
+            sl->spawned_ms = now_ms();
+            if (m->old[k].kill_at_ms) {
+                sl->draining = true;
+                sl->kill_at_ms = m->old[k].kill_at_ms;
+            }
+            m->old[k].pid = 0;
+            break;
+        }
+        if (m->slots[i].pid != pid) {
+            /* not ours any more (exited meanwhile): free the slot */
+            atomic_store(&w->pid, 0);
+            atomic_store(&w->state, WHARF_WORKER_EMPTY);
+        }
+    }
 }
 
 /* A reload whose new image cannot start (the app does not import, a
@@ -1136,12 +1186,18 @@ int wharf_master_run(struct wharf_server *s)
     }
     wharf_listeners_close_unused(s);
     wharf_listeners_close_unclaimed(s);
-    if (wharf_scoreboard_create(s) < 0)
+    int adopted = wharf_scoreboard_create(s);
+    if (adopted < 0)
         return m.nold ? degraded(&m) : 1;
-    if (pipe2(s->master_pipe, O_CLOEXEC) < 0) {
+    const char *pipefds = getenv("WHARF__PIPE");
+    if (pipefds && sscanf(pipefds, "%d,%d", &s->master_pipe[0], &s->master_pipe[1]) == 2) {
+        wharf_set_cloexec(s->master_pipe[0], true);
+        wharf_set_cloexec(s->master_pipe[1], true);
+    } else if (pipe2(s->master_pipe, O_CLOEXEC) < 0) {
         wharf_log(WHARF_LOG_ERROR, "pipe: %s", strerror(errno));
         return 1;
     }
+    unsetenv("WHARF__PIPE");
     wharf_set_nonblock(s->master_pipe[0], true);
     prctl(PR_SET_NAME, "wharf-master");
 
@@ -1153,6 +1209,8 @@ int wharf_master_run(struct wharf_server *s)
     m.touch_mtime = wharf_xcalloc(m.ntouch + 1, sizeof *m.touch_mtime);
     for (unsigned i = 0; i < m.nslots; i++)
         m.slots[i].replaces = -1;
+    if (adopted == 1)
+        adopt_old_slots(&m);
     {
         size_t k = 0;
         const struct wharf_list *lists[2] = { &s->conf.touch_reload, &s->conf.touch_chain_reload };
@@ -1164,10 +1222,11 @@ int wharf_master_run(struct wharf_server *s)
     }
 
     summary(s);
-    if (m.nold) {
+    if (m.reloaded) {
         /* a reload: bring workers up one by one, each replacing one of the
          * previous image's */
-        wharf_log(WHARF_LOG_INFO, "reload: replacing %zu previous worker(s) one by one", m.nold - m.old_next);
+        wharf_log(WHARF_LOG_INFO, "reload: replacing the previous workers one by one%s",
+                  adopted == 1 ? " (scoreboard kept)" : "");
         m.rolling = true;
         m.roll_next = 1;
         roll_step(&m);

@@ -573,7 +573,10 @@ struct wharf_check {
 };
 
 /* Latest cached results (healthz): returns how many checks exist and copies
- * up to `max` of them.  Any process. */
+ * up to `max` of them.  Any process.  A check not run yet is failed ("not
+ * checked yet"); so is a result older than WHARF_CHECK_STALE_MS (the
+ * checker is stuck), whatever it said. */
+#define WHARF_CHECK_STALE_MS 5000
 WHARF_EXPORT size_t wharf_checks(struct wharf_server *, struct wharf_check *out,
                                  size_t max);
 /* The app is loaded in this worker (python sets it; healthz reads it).
@@ -634,7 +637,9 @@ struct wharf_worker_info {
     uint64_t respawns;        /* times this slot's worker was replaced */
 };
 
-/* Worker `index` (0-based) of the scoreboard; false when out of range. */
+/* Scoreboard slot `index` (0-based); false when out of range.  There are
+ * 2 x processes slots: slots 2N-2 and 2N-1 belong to worker N (the one
+ * serving and, during a replacement, the one starting beside it). */
 WHARF_EXPORT bool wharf_worker_info(struct wharf_server *, unsigned index,
                                     struct wharf_worker_info *out);
 /* App thread `thread` of worker `index`; false when out of range. */
