@@ -7,14 +7,6 @@ plugins_migrate_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_migrate_plugin_so_LDADD = $(MIGRATE_DEPS_LIBS)
 endif
 
-# A fixture plugin for the integration tests of migrate and redis_session:
-# GET /_readyprobe shows the cached readiness checks (wharf_checks()), so
-# the tests do not depend on the healthz plugin.  Never installed.
-check_PROGRAMS += tests/fixtures/plugins/readyprobe_plugin.so
-tests_fixtures_plugins_readyprobe_plugin_so_SOURCES = tests/fixtures/plugins/readyprobe.c
-tests_fixtures_plugins_readyprobe_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS)
-tests_fixtures_plugins_readyprobe_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
-
 # the example app's migrations (used by the tests)
 EXTRA_DIST += \
 	contrib/examples/flaskapp/migrations/README \

@@ -903,7 +903,6 @@ static char *check_version(PGconn *c, int64_t deadline, char *err, size_t errcap
 static int migrate_check(void *confp, struct wharf_check *out)
 {
     struct migrate_conf *conf = confp;
-    snprintf(out->name, sizeof out->name, "migrations");
     if (!conf->dsn) {
         out->ok = true;
         snprintf(out->message, sizeof out->message, "no migrate-dsn");

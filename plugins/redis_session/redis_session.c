@@ -849,7 +849,6 @@ static redisContext *chk_ctx;
 static int rs_check(void *confp, struct wharf_check *out)
 {
     struct rs_conf *c = confp;
-    snprintf(out->name, sizeof out->name, "redis");
     char why[160] = "";
     int64_t timeout = c->timeout_ms < 1000 ? c->timeout_ms : 1000;
     for (int attempt = 0; attempt < 2; attempt++) {

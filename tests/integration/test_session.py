@@ -12,10 +12,9 @@ import time
 import pytest
 import requests
 
-from wharfctl import BUILDDIR, PLUGINS_DIR, SRCDIR, wait_for
+from wharfctl import PLUGINS_DIR, SRCDIR, wait_for
 
 PYLIB = os.path.join(SRCDIR, "plugins", "python", "pylib")
-PROBE = os.path.join(BUILDDIR, "tests", "fixtures", "plugins", "readyprobe_plugin.so")
 PREFIX = "wharf:session:"
 ID_RE = r"[A-Za-z0-9_-]{43}"
 
@@ -248,13 +247,11 @@ def test_threads_share_the_connection_pool(session_app, redis_server):
 
 
 def test_redis_outage_and_recovery(session_app, redis_server):
-    if not os.path.exists(PROBE):
-        pytest.skip("readyprobe fixture plugin not built (make check builds it)")
-    srv = session_app(processes=2, plugin=PROBE)
+    srv = session_app(processes=2, healthz="/healthz")
     sid = cookie_id(session_cookie(get(srv, "/set?v=1")))
-    wait_for(lambda: get(srv, "/_readyprobe").status_code == 200, 15, interval=0.1,
+    wait_for(lambda: get(srv, "/healthz/ready").status_code == 200, 15, interval=0.1,
              what="readiness 200")
-    assert "redis ok" in get(srv, "/_readyprobe").text
+    assert get(srv, "/healthz/ready").json()["checks"]["redis_session"]["ok"] is True
 
     redis_server.stop()
     t0 = time.monotonic()
@@ -268,10 +265,11 @@ def test_redis_outage_and_recovery(session_app, redis_server):
     warnings = re.findall(r"WARN: redis_session: Redis at .* unreachable", srv.log())
     assert 1 <= len(warnings) <= 4, warnings    # rate-limited, not one per request
     def unready():
-        r = get(srv, "/_readyprobe")
-        return r.text if r.status_code == 503 else None   # (a 503 Response is falsy)
-    probe = wait_for(unready, 15, interval=0.1, what="readiness 503")
-    assert "redis FAIL unreachable: Connection refused" in probe
+        r = get(srv, "/healthz/ready")
+        return r.json() if r.status_code == 503 else None
+    body = wait_for(unready, 15, interval=0.1, what="readiness 503")
+    check = body["checks"]["redis_session"]
+    assert check["ok"] is False and check["error"] == "unreachable: Connection refused"
 
     redis_server.start()   # same port, empty (no persistence)
 
@@ -283,7 +281,7 @@ def test_redis_outage_and_recovery(session_app, redis_server):
         return get(srv, "/get", f"session={cookie_id(sc)}").json()["value"] == 9
     wait_for(works, 15, interval=0.1, what="sessions to work again")
     srv.wait_log(r"INFO: redis_session: Redis at .* is reachable again")
-    wait_for(lambda: get(srv, "/_readyprobe").status_code == 200, 15, interval=0.1,
+    wait_for(lambda: get(srv, "/healthz/ready").status_code == 200, 15, interval=0.1,
              what="readiness 200 again")
 
 
