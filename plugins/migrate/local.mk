@@ -15,3 +15,4 @@ EXTRA_DIST += \
 	contrib/examples/flaskapp/migrations/script.py.mako \
 	contrib/examples/flaskapp/migrations/versions/0001_create_items.py \
 	contrib/examples/flaskapp/migrations/versions/0002_items_note.py
+EXTRA_DIST += plugins/migrate/README.md

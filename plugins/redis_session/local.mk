@@ -30,3 +30,6 @@ plugins_redis_session_test_cookie_san_LDADD = $(CHECK_LIBS)
 endif
 endif
 endif
+# The Python side (Session mapping, Flask SessionInterface) is installed by
+# the python plugin with its pylib; shipped in the tarball from here too.
+EXTRA_DIST += plugins/redis_session/README.md plugins/python/pylib/wharf_session.py

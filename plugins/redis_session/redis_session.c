@@ -17,7 +17,9 @@
  *           like Flask's SESSION_REFRESH_EACH_REQUEST): the cookie's
  *           Max-Age follows Redis' TTL, so an active user stays logged in
  *           and an idle one expires at the same time on both sides.
- *           Vary: Cookie whenever the session was read.
+ *           Vary: Cookie whenever the session was read, and Cache-Control:
+ *           private with a Set-Cookie (unless the app set Cache-Control), so
+ *           no shared cache stores one user's cookie for everyone.
  *
  * Connections: the lazy callbacks run on whatever thread runs the request
  * (an app thread with threads > 1), so each worker keeps a small pool of
@@ -421,8 +423,11 @@ struct cmd {
  * by the caller.  0, or -1 (Redis unreachable; logged, rate-limited). */
 static int rs_exec(const struct rs_conf *c, struct cmd *cmds, int n, redisReply **replies)
 {
-    if (pool_backing_off())
+    if (pool_backing_off()) {
+        if (g_worker && c->metric_errors >= 0)
+            wharf_metric_add(g_worker, c->metric_errors, 1);
         return -1;
+    }
     struct conn *cn = pool_take();
     int rc = -1;
     char why[160] = "";

@@ -33,4 +33,4 @@ def wharf(tmp_path):
         pytest.fail("\n\n".join(failures))
 
 # real PostgreSQL and Redis servers (tests/integration/services.py)
-from services import postgres, redis_server  # noqa: E402,F401
+from services import postgres, redis_factory, redis_server  # noqa: E402,F401

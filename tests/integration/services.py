@@ -145,10 +145,11 @@ def postgres():
 
 
 class RedisServer:
-    def __init__(self, tmpdir):
+    def __init__(self, tmpdir, password=None):
         _need("/usr/bin/redis-server", "redis-server")
         self.port = free_port()
         self.dir = str(tmpdir)
+        self.password = password
         self.proc = None
         self.logfile = os.path.join(self.dir, f"redis-{self.port}.log")
 
@@ -156,7 +157,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             ["/usr/bin/redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir, "--logfile", self.logfile,
-             "--daemonize", "no"],
+             "--daemonize", "no"] + (["--requirepass", self.password] if self.password else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self.ping, 10, what="redis-server to answer PING")
         return self
@@ -175,13 +176,15 @@ class RedisServer:
         except Exception:
             return False
 
-    def client(self):
+    def client(self, db=0):
         import redis
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return redis.Redis(host="127.0.0.1", port=self.port, db=db, password=self.password,
+                           socket_timeout=5)
 
     @property
     def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
 
 @pytest.fixture
@@ -191,3 +194,20 @@ def redis_server(tmp_path):
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def redis_factory(tmp_path):
+    """redis_factory(password=None) -> another started RedisServer."""
+    servers = []
+
+    def make(password=None):
+        d = tmp_path / f"redis{len(servers)}"
+        d.mkdir()
+        servers.append(RedisServer(d, password=password).start())
+        return servers[-1]
+    try:
+        yield make
+    finally:
+        for srv in servers:
+            srv.stop()

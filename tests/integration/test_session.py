@@ -305,3 +305,115 @@ def test_bad_session_config(wharf, tmp_path):
         out = r.stdout + r.stderr
         assert r.returncode == 1, out
         assert option in out and text in out, out
+
+
+def test_redis_password_and_database(session_app, redis_factory):
+    secret = "Redis-Pw-4242"
+    rs = redis_factory(password=secret)
+    srv = session_app(session_redis=f"redis://:{secret}@127.0.0.1:{rs.port}/3")
+    sid = cookie_id(session_cookie(get(srv, "/set?v=4")))
+    assert rs.client(db=3).exists(PREFIX + sid) == 1       # AUTH, then SELECT 3
+    assert rs.client(db=0).exists(PREFIX + sid) == 0
+    assert get(srv, "/get", f"session={sid}").json()["value"] == 4
+    assert secret not in srv.log()
+
+
+def test_wrong_redis_password_is_an_outage_not_an_error(session_app, redis_factory):
+    rs = redis_factory(password="right-one")
+    srv = session_app(session_redis=f"redis://:wrong-one@127.0.0.1:{rs.port}/0")
+    r = get(srv, "/set?v=1")
+    assert r.status_code == 200 and "Set-Cookie" not in r.headers
+    srv.wait_log(r"WARN: redis_session: Redis at 127\.0\.0\.1:\d+/0 unreachable \(AUTH: "
+                 r"WRONGPASS")
+    assert "wrong-one" not in srv.log()
+
+
+# ------------------------------------------------------------ wharf_session.py
+# The Session mapping on a stand-in for wharf.LazyVar: what reaches the
+# variable is exactly what would reach Redis.
+
+class FakeVar:
+    def __init__(self, value=None, fail=False):
+        self.value, self.fail, self.calls = value, fail, []
+
+    def load(self):
+        self.calls.append("load")
+        return None if self.fail else self.value
+
+    def store(self, raw):
+        self.calls.append(("store", raw))
+        if self.fail:
+            return False
+        self.value = raw
+        return True
+
+    def delete(self):
+        self.calls.append("delete")
+        self.value = None
+        return True
+
+    def regenerate(self):
+        self.calls.append("regenerate")
+        return True
+
+
+@pytest.fixture
+def wharf_session():
+    import importlib
+    import sys
+    sys.path.insert(0, PYLIB)
+    try:
+        yield importlib.import_module("wharf_session")
+    finally:
+        sys.path.remove(PYLIB)
+
+
+def test_session_mapping(wharf_session):
+    var = FakeVar(b'{"a":1}')
+    s = wharf_session.Session(var)
+    assert var.calls == []                       # nothing until first use
+    assert s.save() is False and var.calls == []
+    assert s["a"] == 1 and s.get("b") is None and len(s) == 1 and "a" in s
+    assert var.calls == ["load"]                 # loaded once
+    assert s.save() is False                     # read-only: no store
+    s["b"] = [1, "x"]
+    assert s.modified and s.save() is True
+    assert var.calls[-1] == ("store", b'{"a":1,"b":[1,"x"]}')
+    assert not s.modified and s.save() is False
+    s.clear()
+    assert s.save() is True and var.calls[-1] == "delete"   # emptied: deleted
+
+
+def test_session_bad_data_delete_and_regenerate(wharf_session):
+    for raw in (b"not json", b"[1,2]", b"\xff\xfe"):
+        assert dict(wharf_session.Session(FakeVar(raw))) == {}
+    var = FakeVar(b'{"u":1}')
+    s = wharf_session.Session(var)
+    s.regenerate()
+    assert var.calls == ["load", "regenerate"]
+    s["u"] = 2
+    s.regenerate()                                # pending changes follow the new id
+    assert var.calls[-2:] == ["regenerate", ("store", b'{"u":2}')]
+    s.delete()
+    assert var.calls[-1] == "delete" and dict(s) == {} and not s.modified
+
+
+def test_session_backend_down(wharf_session):
+    var = FakeVar(b'{"a":1}', fail=True)
+    s = wharf_session.Session(var)
+    assert dict(s) == {}                          # empty session
+    s["a"] = 2
+    assert s.save() is False                      # not saved, no exception
+
+
+def test_flask_interface_without_wharf(wharf_session):
+    flask = pytest.importorskip("flask")
+    app = flask.Flask("t")
+    app.secret_key = None
+    app.session_interface = wharf_session.WharfSessionInterface()
+
+    @app.get("/")
+    def index():
+        return {"null": flask.session.__class__.__name__}
+    # no environ['wharf.session'] (not under wharf): Flask's null session
+    assert app.test_client().get("/").get_json() == {"null": "NullSession"}
