@@ -375,7 +375,7 @@ static char *query_value(PGconn *c, const char *sql, char *err, size_t errcap)
 
 static const char *VERSION_EXISTS_SQL = "SELECT to_regclass('alembic_version') IS NOT NULL";
 static const char *VERSION_SQL =
-    "SELECT string_agg(version_num, ',' ORDER BY version_num) FROM alembic_version";
+    "SELECT string_agg(version_num, ',' ORDER BY version_num COLLATE \"C\") FROM alembic_version";
 
 /* The current revision(s), "" for an empty database; NULL on error. */
 static char *read_version(PGconn *c, char *err, size_t errcap)
@@ -511,7 +511,7 @@ static const char HELPER[] =
     "if action == 'heads':\n"
     "    from alembic.script import ScriptDirectory\n"
     "    s = ScriptDirectory.from_config(cfg)\n"
-    "    print('WHARF-HEADS ' + ','.join(sorted(s.get_heads())))\n"
+    "    print('WHARF-HEADS ' + ','.join(sorted(s.get_heads(), key=lambda h: h.encode())))\n"
     "    print('WHARF-REVS ' + ' '.join(r.revision for r in s.walk_revisions()))\n"
     "else:\n"
     "    from alembic import command\n"
