@@ -32,4 +32,4 @@ endif
 endif
 # The Python side (Session mapping, Flask SessionInterface) is installed by
 # the python plugin with its pylib; shipped in the tarball from here too.
-EXTRA_DIST += plugins/redis_session/README.md plugins/python/pylib/wharf_session.py
+EXTRA_DIST += plugins/redis_session/README.md
