@@ -125,6 +125,42 @@ static inline const unsigned char *find_ctl(const unsigned char *p,
     return p;
 }
 
+/*
+ * End of a field name: the first byte in [p, end) that is not a tchar.
+ * Fast path for the alphabet nearly every name uses, [A-Za-z0-9-], 16
+ * bytes at a time; any other byte is looked up in the table.
+ */
+static inline const unsigned char *find_name_end(const unsigned char *p,
+                                                 const unsigned char *end)
+{
+#if defined(__SSE2__)
+    const __m128i x20 = _mm_set1_epi8(0x20), a = _mm_set1_epi8('a'),
+                  z = _mm_set1_epi8(25), d0 = _mm_set1_epi8('0'),
+                  d9 = _mm_set1_epi8(9), dash = _mm_set1_epi8('-');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i l = _mm_sub_epi8(_mm_or_si128(v, x20), a);
+        __m128i d = _mm_sub_epi8(v, d0);
+        __m128i ok = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(l, z), z),
+                         _mm_cmpeq_epi8(_mm_max_epu8(d, d9), d9)),
+            _mm_cmpeq_epi8(v, dash));
+        unsigned bits = (unsigned)_mm_movemask_epi8(ok) ^ 0xffffu;
+        if (!bits) {
+            p += 16;
+            continue;
+        }
+        p += __builtin_ctz(bits);
+        if (!IS(*p, C_TCHAR))
+            return p;
+        p++; /* a rarer tchar ('_', '.', ...): go on */
+    }
+#endif
+    while (p < end && IS(*p, C_TCHAR))
+        p++;
+    return p;
+}
+
 /* First '%', '?' or '#' in [p, end); `end` if none. */
 static inline const unsigned char *find_path_special(const unsigned char *p,
                                                      const unsigned char *end)
@@ -594,14 +630,16 @@ static int parse_header_line(struct wharf_http_request *r, char *buf,
     size_t p = s->scan, next;
     int rc;
 
-    switch (s->phase) {
+    for (;;) switch (s->phase) {
     case P_FIELD:
         if (p == end)
             return suspend(r, P_FIELD, p, hard, TOO_LARGE);
         if (b[p] == '\r' || b[p] == '\n') {
             rc = eol(r, b, p, end, hard, TOO_LARGE, &next);
+            if (rc == L_MORE)
+                s->scan = p; /* resume at this line (phase P_FIELD) */
             if (rc != L_OK)
-                return rc; /* L_MORE: resume here, phase and scan unchanged */
+                return rc;
             s->pos = s->scan = next;
             return L_END;
         }
@@ -611,8 +649,7 @@ static int parse_header_line(struct wharf_http_request *r, char *buf,
         FALLTHROUGH;
 
     case P_NAME: /* field-name ":" */
-        while (p < end && IS(b[p], C_TCHAR))
-            p++;
+        p = (size_t)(find_name_end(b + p, b + end) - b);
         if (p == end)
             return suspend(r, P_NAME, p, hard, TOO_LARGE);
         if (b[p] != ':')
@@ -660,12 +697,13 @@ static int parse_header_line(struct wharf_http_request *r, char *buf,
         rc = field_semantics(r, h);
         if (rc != L_OK)
             return rc;
-        s->pos = s->scan = next;
+        s->pos = p = next; /* on to the next line, without returning */
         s->phase = P_FIELD;
-        return L_OK;
+        break;
     }
+    default:
+        return fail(r, 500, "parser state corrupted");
     }
-    return fail(r, 500, "parser state corrupted");
 }
 
 static enum wharf_http_result ferr(struct wharf_http_request *r, int status,

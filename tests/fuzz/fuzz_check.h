@@ -116,7 +116,7 @@ static int chunked(const struct wharf_http_limits *lim, char *p, size_t n,
     }
 
     /* Byte by byte, in place. */
-    if (n <= 4096) {
+    if (n <= 2048) {
         struct wharf_http_chunked e;
         wharf_http_chunked_init(&e);
         char *buf = malloc(n ? n : 1);

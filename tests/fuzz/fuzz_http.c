@@ -256,7 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(buf);
 
         /* byte by byte (linear thanks to the resumable scan) */
-        if (n <= 8192) {
+        if (n <= 2048) {
             char *bb = malloc(n ? n : 1);
             memcpy(bb, src, n);
             start(&other);
