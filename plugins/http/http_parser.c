@@ -212,6 +212,8 @@ static void norm_limits(struct lims *L, const struct wharf_http_limits *lim)
         lim = &d;
     }
     L->head = lim->max_head ? lim->max_head : WHARF_HTTP_DEFAULT_MAX_HEAD;
+    if (L->head > SIZE_MAX / 4)
+        L->head = SIZE_MAX / 4; /* keeps offset + limit sums from wrapping */
     L->target = lim->max_target ? lim->max_target : L->head;
     if (L->target > L->head)
         L->target = L->head; /* cannot be longer than the head anyway */
@@ -911,7 +913,7 @@ static int chunk_byte(struct wharf_http_chunked *c, const struct lims *L,
         }
         if (ch != ';' && ch != '\r' && !SPHT(ch))
             goto bad_size;
-        if (L->body && c->declared_ + c->size_ > L->body) {
+        if (L->body && c->size_ > L->body - c->declared_) {
             c->reason = "chunked body exceeds limit";
             return 413;
         }

@@ -770,6 +770,19 @@ START_TEST(limits_null_and_defaults)
     ck_assert_int_eq(wharf_http_parse_head(&r, &zero, big, sizeof big), WHARF_HTTP_ERROR);
     ck_assert_int_eq(r.status, 414);
     ck_assert_uint_eq(WHARF_HTTP_SCRATCH_SIZE(&zero), 4098);
+    /* absurdly large limits behave as "unlimited", without wrapping */
+    LIM.max_head = SIZE_MAX;
+    LIM.max_target = SIZE_MAX;
+    LIM.max_body = UINT64_MAX;
+    ck_ok(GET("/x?y"));
+    ck_assert_str_eq(R.path, "/x");
+    char in[] = "7fffffffffffffff\r\nab";
+    struct wharf_http_chunked c;
+    size_t used, got;
+    wharf_http_chunked_init(&c);
+    ck_assert_int_eq(wharf_http_chunked_decode(&c, &LIM, in, 20, &used, in, 20, &got),
+                     WHARF_HTTP_NEED_MORE);
+    ck_assert_uint_eq(got, 2);
 }
 END_TEST
 
