@@ -46,9 +46,9 @@
  * Call wharf_http_parse_head() with the bytes received so far (from the
  * start of the request; leading empty lines included).  On NEED_MORE read
  * more, append, call again with the longer length.  The parser keeps its
- * place, down to the byte inside the unfinished line, so no byte is looked
- * at twice and feeding a head one byte at a time costs O(head), not
- * O(head^2).
+ * place, down to the byte inside the unfinished line, so a later call never
+ * rescans what an earlier one examined and feeding a head one byte at a
+ * time costs O(head), not O(head^2).
  * Between calls the bytes already passed must not change.  The buffer may
  * move (realloc, compaction): the parser notices the new address and
  * starts over from the first byte, which is safe because nothing was
@@ -69,6 +69,19 @@
  * or 505), log `reason` (a short static string) and close the connection:
  * after a framing error the stream cannot be resynchronised.  Further calls
  * return ERROR again.
+ *
+ * ------------------------------------------------------------------------
+ * Mapping onto struct wharf_request (core/wharf.h)
+ * ------------------------------------------------------------------------
+ *   method, path, query, protocol, version   field by field
+ *   uri                                      target
+ *   headers, header_count                    the same layout: copy, or after
+ *                                            _Static_assert()s on offsetof
+ *                                            and sizeof use the array as is
+ *   content_length                           chunked ? -1 :
+ *                                            content_length < 0 ? 0 :
+ *                                            content_length
+ *   server_name                              host (without the port)
  *
  * ------------------------------------------------------------------------
  * Example
