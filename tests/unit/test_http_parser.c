@@ -489,6 +489,8 @@ START_TEST(line_endings)
     /* bare CR never */
     ck_status("GET / HTTP/1.1\rHost: h\r\n\r\n", 400);
     ck_status("GET / HTTP/1.1\r\nHost: h\r\n\r\r", 400);
+    /* fuzzer regression: split after the CR, the verdict must not wait */
+    ck_status("GET /x HTTP/1.0\r\n\r\x02", 400);
 }
 END_TEST
 
