@@ -647,6 +647,8 @@ START_TEST(transfer_encoding_refused)
     ck_status(WITH("Transfer-Encoding: \x0c" "chunked\r\n"), 400);
     /* understood syntax, unsupported coding: 501 */
     ck_status(WITH("Transfer-Encoding: gzip, chunked\r\n"), 501);
+    ck_status(WITH("Transfer-Encoding: gzip \t, chunked\r\n"), 501);
+    ck_status(WITH("Transfer-Encoding: chunked , gzip\r\n"), 400);
     ck_status(WITH("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"), 501);
     ck_status(WITH("Transfer-Encoding: identity\r\n"), 501);
     ck_status(WITH("Transfer-Encoding: gzip\r\n"), 501);
@@ -1128,6 +1130,8 @@ START_TEST(chunked_extensions)
     ck_dec_ok("5;a=b\r\nhello\r\n0\r\n\r\n", "hello");
     ck_dec_ok("5;a=b;c;d=e\r\nhello\r\n0;last=1\r\n\r\n", "hello");
     ck_dec_ok("5 ; a = b \t; c\r\nhello\r\n0\r\n\r\n", "hello");
+    ck_dec_ok("5;a ;b\r\nhello\r\n0\r\n\r\n", "hello");
+    ck_dec_ok("5;a=\"x\" ;b\r\nhello\r\n0\r\n\r\n", "hello");
     ck_dec_ok("5;a=\"q s;\\\"x\\\\\"\r\nhello\r\n0\r\n\r\n", "hello");
     ck_dec_ok("5;a=\"\"\r\nhello\r\n0\r\n\r\n", "hello");
     ck_dec_ok("5;a=\"\xc3\xa9\"\r\nhello\r\n0\r\n\r\n", "hello");
