@@ -373,7 +373,7 @@ def test_configmap_ini_passes_check_config(tmp_path):
     for sub in ("static", "migrations"):
         (app / sub).mkdir(parents=True, exist_ok=True)
     ini = tmp_path / "uwsgi.ini"
-    ini.write_text(CONFIGMAP_INI.replace("/app", str(app)).replace("/tmp/", f"{tmp_path}/"))
+    ini.write_text(CONFIGMAP_INI.replace("/tmp/", f"{tmp_path}/").replace("/app", str(app)))
     env = server_environ()
     env.update(WHARF_PLUGINS_DIR=PLUGINS_DIR, DATABASE_URL="postgresql://app:app@127.0.0.1:1/app",
                REDIS_URL="redis://127.0.0.1:1/0", SECRET_KEY="test")
