@@ -14,12 +14,10 @@ without a running systemd.
 """
 import array
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 import requests
