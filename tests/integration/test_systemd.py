@@ -103,7 +103,7 @@ def test_socket_activation_tcp(activated):
     # the first connection starts wharf, which answers on the passed socket
     r = requests.get(f"http://127.0.0.1:{port}/healthz/live", timeout=15)
     assert r.status_code == 200
-    assert "worker(s) accepting" in srv.log()
+    srv.wait_log(r"worker\(s\) accepting")
     assert "cannot bind" not in srv.log()
     srv.signal(signal.SIGTERM)
     assert srv.wait_exit(30) == 0
@@ -121,6 +121,7 @@ def test_socket_activation_unix(activated, tmp_path):
         while chunk := c.recv(4096):
             data += chunk
     assert data.startswith(b"HTTP/1.1 200"), data
+    srv.wait_log(r"worker\(s\) accepting")
     assert "another server is listening" not in srv.log()
     srv.signal(signal.SIGTERM)
     assert srv.wait_exit(30) == 0
