@@ -8,12 +8,15 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
 
 import pytest
+import requests
 import yaml
 
-from wharfctl import PLUGINS_DIR, SRCDIR, WHARF, server_environ
+from wharfctl import PLUGINS_DIR, SRCDIR, WHARF, free_port, server_environ
 
 CONTRIB = os.path.join(SRCDIR, "contrib")
 K8S = os.path.join(CONTRIB, "k8s")
@@ -383,3 +386,70 @@ def test_configmap_ini_passes_check_config(tmp_path):
         f"wharf --check-config of the ConfigMap's uwsgi.ini failed (plugins in {PLUGINS_DIR}: "
         f"{sorted(os.listdir(PLUGINS_DIR)) if os.path.isdir(PLUGINS_DIR) else 'none'}):\n"
         + r.stdout + r.stderr)
+
+
+# ------------------------------------------------------------------ the image's config, run like the image
+
+def can_run_read_only():
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv"):
+        return False
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            "mount -o remount,bind,ro / && ! touch /.wharf-probe 2>/dev/null"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+NEEDED = ("http", "python", "static", "route", "healthz", "harakiri", "migrate", "redis_session")
+
+
+def test_image_config_serves_on_a_read_only_root(tmp_path, wharf):
+    """What the container does, without Docker: the image's uwsgi.ini and
+    the example app, as uid 10001, in a mount namespace whose root file
+    system is read-only except one directory standing in for /tmp.  The
+    app serves, probes answer, and nothing but the pidfile was written.
+    PostgreSQL and Redis are absent: readiness says so, the server runs."""
+    missing = [p for p in NEEDED if not os.path.exists(os.path.join(PLUGINS_DIR, f"{p}_plugin.so"))]
+    example = os.path.join(CONTRIB, "examples", "flaskapp")
+    if missing or not os.path.isdir(example):
+        pytest.fail(f"this build lacks what the image has: plugins {missing}, example app "
+                    f"{'present' if os.path.isdir(example) else 'missing'}")
+    if not can_run_read_only():
+        pytest.skip("needs root, unshare and setpriv, and mount namespaces")
+    base = tempfile.mkdtemp(prefix="wharf-image-", dir="/var/tmp")  # uid 10001 must traverse it
+    try:
+        os.chmod(base, 0o755)
+        app, rw = os.path.join(base, "app"), os.path.join(base, "tmp")
+        shutil.copytree(example, app)
+        os.makedirs(os.path.join(app, "migrations"), exist_ok=True)
+        os.makedirs(rw)
+        os.chown(rw, 10001, 10001)
+        port = free_port()
+        ini = (CONFIGMAP_INI.replace("/tmp/", rw + "/").replace("/app", app)
+               .replace("http-socket = :8000", f"http-socket = 127.0.0.1:{port}"))
+        srv = wharf(ini=ini, port=port, start=False,
+                    env={"DATABASE_URL": "postgresql://app:app@127.0.0.1:1/app",
+                         "REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": "test",
+                         "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/nonexistent"})
+        ini_path = os.path.join(base, "uwsgi.ini")
+        shutil.copy(srv.ini_path, ini_path)
+        os.chmod(ini_path, 0o644)
+        script = ("mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro / && "
+                  "exec setpriv --reuid 10001 --regid 10001 --clear-groups --no-new-privs "
+                  "\"$2\" --ini \"$3\"")
+        srv._logf = open(srv.log_path, "ab")
+        srv.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                                     "sh", rw, os.path.abspath(WHARF), ini_path],
+                                    stdout=srv._logf, stderr=subprocess.STDOUT, env=srv.env,
+                                    cwd="/", start_new_session=True)
+        srv.wait_ready(30)
+        assert requests.get(srv.url + "/healthz/live", timeout=5).status_code == 200
+        assert requests.get(srv.url + "/api/hello", timeout=10).status_code == 200
+        assert requests.get(srv.url + "/static/style.css", timeout=5).status_code == 200
+        ready = requests.get(srv.url + "/healthz/ready", timeout=5)
+        assert ready.status_code == 503  # no database, no Redis here
+        assert os.stat(os.path.join(rw, "wharf.pid")).st_uid == 10001
+        srv.stop(signal.SIGTERM, timeout=60)
+        assert set(os.listdir(rw)) <= {"wharf.pid"}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
