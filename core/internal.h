@@ -204,7 +204,8 @@ struct wharf_listener {
     wharf_accept_fn on_accept;
     void *arg;
     bool inherited;
-    bool from_systemd;    /* systemd owns it: never filtered, shut down or vacuumed */
+    bool from_systemd;    /* socket activation: systemd owns the socket (and
+                             its file): never filtered, shut down or vacuumed */
     int64_t stop_ms;      /* when new connections were stopped (graceful stop) */
 };
 

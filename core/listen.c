@@ -9,7 +9,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
 #include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -221,8 +220,7 @@ static int bind_address(struct wharf_server *s, const char *address)
                 l.family = want.sa.sa_family;
                 l.inherited = true;
                 l.from_systemd = in->from_systemd;
-                /* systemd's socket file is systemd's: never vacuumed */
-                l.unix_path = is_unix_address(address) && address[0] != '@' && !in->from_systemd
+                l.unix_path = is_unix_address(address) && address[0] != '@'
                                   ? wharf_xstrdup(address) : NULL;
                 in->fd = -1;
                 wharf_set_cloexec(l.fd, true);
@@ -312,13 +310,12 @@ void wharf_listeners_inherit(struct wharf_server *s)
             if (!eq)
                 continue;
             *eq = '\0';
-            char *end;
-            long fd = strtol(eq + 1, &end, 10);
-            if (fd < 3 || fd > INT_MAX)
+            int fd = atoi(eq + 1);
+            if (fd < 3)
                 continue;
             s->inherited[s->ninherited].address = wharf_xstrdup(tok);
-            s->inherited[s->ninherited].fd = (int)fd;
-            s->inherited[s->ninherited].from_systemd = *end == 's';
+            s->inherited[s->ninherited].fd = fd;
+            s->inherited[s->ninherited].from_systemd = strstr(eq + 1, ",systemd") != NULL;
             s->ninherited++;
         }
         free(copy);
@@ -359,7 +356,7 @@ char *wharf_listeners_export(struct wharf_server *s)
 {
     size_t cap = 1;
     for (size_t i = 0; i < s->nlisteners; i++)
-        cap += strlen(s->listeners[i].address) + 16;
+        cap += strlen(s->listeners[i].address) + 24;
     char *out = wharf_xmalloc(cap);
     out[0] = '\0';
     size_t len = 0;
@@ -367,10 +364,9 @@ char *wharf_listeners_export(struct wharf_server *s)
         if (s->listeners[i].fd < 0)
             continue;
         wharf_set_cloexec(s->listeners[i].fd, false);
-        /* "=5s": systemd's socket, still systemd's in the next image */
         len += (size_t)snprintf(out + len, cap - len, "%s%s=%d%s", len ? ";" : "",
                                 s->listeners[i].address, s->listeners[i].fd,
-                                s->listeners[i].from_systemd ? "s" : "");
+                                s->listeners[i].from_systemd ? ",systemd" : "");
     }
     return out;
 }
@@ -378,7 +374,9 @@ char *wharf_listeners_export(struct wharf_server *s)
 void wharf_listeners_vacuum(struct wharf_server *s)
 {
     for (size_t i = 0; i < s->nlisteners; i++)
-        if (s->listeners[i].unix_path) {
+        /* a socket systemd passed us is systemd's: its socket unit keeps
+         * listening on it after we are gone */
+        if (s->listeners[i].unix_path && !s->listeners[i].from_systemd) {
             if (unlink(s->listeners[i].unix_path) == 0)
                 wharf_log(WHARF_LOG_INFO, "vacuum: removed %s", s->listeners[i].unix_path);
         }
