@@ -1,17 +1,22 @@
 """Process lifecycle under real signals and real load (issue 4).
 
-The app is the `slowapp` fixture plugin (tests/fixtures/plugins/slowapp.c):
-an APP-phase handler that blocks like a Python app (`/sleep?ms=N`), answers
-at once (`/pid`), grows its memory (`/alloc?mb=N`) or dies (`/exit`), and
-says which worker answered (X-Worker-Pid).  Tests that need Python itself
-(the stack dump on harakiri, a broken import) use the python plugin and the
-apps in tests/integration/apps/ and are skipped when it is not built.
+Two apps answer the same URLs: the `slowapp` fixture plugin
+(tests/fixtures/plugins/slowapp.c), an APP-phase handler that blocks like
+an app (`/sleep?ms=N`), answers at once (`/pid`), grows its memory
+(`/alloc?mb=N`) and can fail to start; and tests/integration/apps/
+lifecycleapp.py, a real WSGI app on the python plugin.  Both say which
+worker answered (X-Worker-Pid).  The tests of harakiri, graceful stop,
+reload, recycling and SIGKILL run with both (`app` fixture): slowapp with
+threads = 1 (the app runs inline on the loop thread), Python with
+threads = 4 (on app threads); the Python runs also check the stack dump on
+harakiri.  Core-only features use slowapp alone.
 
 Load comes from tests/integration/loadgen.py: keep-alive clients doing
 requests back to back, every outcome counted.  The counts asserted are exact:
 0 failed requests means 0, and the only retry a client may make (a request
 on a reused keep-alive connection that the server closed before reading it)
-is counted and asserted on its own.
+is counted and asserted on its own.  Each test prints its measured numbers
+(run pytest with -s to see them).
 """
 import os
 import re
@@ -140,6 +145,14 @@ def listening(port):
             if fields[1] == want and fields[3] == "0A":
                 return True
     return False
+
+
+def wait_reloaded(srv, workers, timeout=20):
+    """Wait until a reload replaced every worker and the old ones are gone
+    ("all workers replaced" comes when the last new one accepts; the old
+    ones drain after that)."""
+    srv.wait_log(r"reload: all workers replaced", timeout=timeout)
+    srv.wait_log(r"finished draining", count=workers, timeout=timeout)
 
 
 def assert_no_failures(load, retries=0):
@@ -620,7 +633,7 @@ def test_touch_reload(serve, tmp_path, option):
     before = set(srv.worker_pids())
     os.utime(f, ns=(second * 10**9 + 500_000_000, second * 10**9 + 500_000_000))
     srv.wait_log(rf"{f} was touched", timeout=5)
-    srv.wait_log(r"reload: all workers replaced", timeout=20)
+    wait_reloaded(srv, 2)
     after = set(srv.worker_pids())
     assert len(after) == 2 and not before & after
     assert pid_of(srv) in after
@@ -644,7 +657,7 @@ def test_bad_config_on_sighup_keeps_the_old_one_serving(serve):
     with open(srv.ini_path, "w") as f:
         f.write(good)
     srv.signal(signal.SIGHUP)
-    srv.wait_log(r"reload: all workers replaced", timeout=20)
+    wait_reloaded(srv, 2)
     load.wait_ok(load.ok + 200)
     load.stop()
     print(f"bad config on SIGHUP, then a good one, under load: {load.summary()}")
@@ -829,7 +842,7 @@ def test_uid_gid_drop(public_dir, plugins_env):
             if round == "start":
                 before = set(srv.worker_pids())
                 srv.signal(signal.SIGHUP)
-                srv.wait_log(r"reload: all workers replaced", timeout=20)
+                wait_reloaded(srv, 2)
                 assert not before & set(srv.worker_pids())
         assert srv.log().count(f"running as uid {nobody.pw_uid} gid {nogroup.gr_gid}") == 2
         assert srv.stop(signal.SIGTERM) == 0
