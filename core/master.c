@@ -35,6 +35,8 @@ struct slot {
     bool draining;
     int64_t kill_at_ms;   /* graceful deadline while draining, 0 = none */
     int replaces;         /* slot this one replaces once ready, or -1 */
+    bool replace_pending; /* asked to be replaced while its pair's other
+                             slot was still taken: done once it is free */
 };
 
 enum mode { RUNNING, STOP_DELAY, STOPPING, FAST_STOP };
@@ -276,8 +278,18 @@ static void roll_step(struct master *m)
         unsigned logical = m->roll_next++;
         int slot = serving_slot(m, logical);
         if (slot >= 0) {
-            if (replace_slot(m, (unsigned)slot) == 0)
+            if (wharf_sb_slot(m->s, (unsigned)slot)->generation == m->s->generation)
+                continue; /* started by this image: runs the new config already */
+            if (replace_slot(m, (unsigned)slot) == 0) {
                 m->roll_waiting_slot = (int)sibling((unsigned)slot);
+            } else {
+                /* the other slot of the pair is taken (a recycled worker
+                 * still draining): wait for it, never skip this worker,
+                 * which would keep running the old config; timers() and
+                 * on_worker_exit() come back here */
+                m->roll_next--;
+                return;
+            }
         } else if (m->slots[first_slot(logical)].pid <= 0 && m->slots[first_slot(logical) + 1].pid <= 0) {
             /* a new image after re-exec: nothing of ours serves yet; the
              * previous image's workers do until this one is ready */
@@ -394,8 +406,10 @@ static void read_worker_messages(struct master *m)
         if (msg.type == WHARF_MSG_READY)
             on_worker_ready(m, msg.slot, msg.pid);
         else if (msg.type == WHARF_MSG_RECYCLE && msg.slot < m->nslots &&
-                 m->slots[msg.slot].pid == msg.pid)
-            replace_slot(m, msg.slot);
+                 m->slots[msg.slot].pid == msg.pid && replace_slot(m, msg.slot) < 0)
+            /* the worker it replaced may still be draining in the other
+             * slot of the pair; the worker asks only once */
+            m->slots[msg.slot].replace_pending = true;
     }
 }
 
@@ -504,6 +518,20 @@ static void reexec(struct master *m)
     for (unsigned i = 0; i < m->nslots; i++)
         cap += 12;
     cap += m->nold * 12;
+    /* A replacement still starting (recycling) would look like a second
+     * serving worker to the new image, which would keep both; stop it now
+     * and hand it over as draining: the one it replaces keeps serving until
+     * the new image replaces it. */
+    for (unsigned i = 0; i < m->nslots; i++) {
+        struct slot *sl = &m->slots[i];
+        if (sl->pid > 0 && !sl->draining && sl->replaces >= 0) {
+            wharf_log(WHARF_LOG_INFO, "worker %u (pid %d): stopping it, the reload replaces it",
+                      sl->logical, (int)sl->pid);
+            kill(sl->pid, SIGTERM);
+            sl->draining = true;
+            sl->replaces = -1;
+        }
+    }
     char *pids = wharf_xmalloc(cap);
     size_t len = 0;
     pids[0] = '\0';
@@ -796,6 +824,15 @@ static void timers(struct master *m)
         }
     }
     if (m->mode == RUNNING) {
+        for (unsigned i = 0; i < m->nslots; i++) {
+            struct slot *sl = &m->slots[i];
+            if (sl->replace_pending && (sl->pid <= 0 || sl->draining))
+                sl->replace_pending = false;
+            else if (sl->replace_pending && !m->rolling && replace_slot(m, i) == 0)
+                sl->replace_pending = false;
+        }
+        if (m->rolling && m->roll_waiting_slot < 0)
+            roll_step(m);
         for (unsigned l = 1; l <= (unsigned)m->s->conf.processes; l++) {
             unsigned li = l - 1;
             if (m->respawn_at_ms[li] && t >= m->respawn_at_ms[li]) {
