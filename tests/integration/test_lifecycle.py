@@ -457,6 +457,28 @@ def test_max_requests_with_delta_under_load(serve, app):
     assert len(load.pids) >= 8
 
 
+def test_sighup_during_max_requests_recycling_under_load(serve):
+    """A reload while workers keep recycling (max-requests = 30, 4 clients):
+    the reload finishes, no worker of the previous image is left, nothing
+    fails."""
+    srv = serve({"processes": 2, "max-requests": 30, "disable-logging": True,
+                 "slowapp-start-delay": "100ms"})
+    load = LoadGen(srv.port, "/pid", clients=4).start()
+    wait_for(lambda: len(recycle_counts(srv.log())) >= 4, timeout=30, what="4 recycles")
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"reload: all workers replaced", timeout=30)
+    n = len(recycle_counts(srv.log()))
+    wait_for(lambda: len(recycle_counts(srv.log())) >= n + 4, timeout=30, what="4 more recycles")
+    now = set(srv.worker_pids())
+    load.stop()
+    log = srv.log()
+    after_reload = log[log.index("reload: starting a new image"):]
+    spawned_since = {int(p) for p in re.findall(r"spawned worker \d \(pid (\d+)\)", after_reload)}
+    print(f"SIGHUP during recycling under load: {load.summary()}")
+    assert_no_failures(load)
+    assert now and now <= spawned_since, (now, spawned_since)
+
+
 def test_max_requests_jitter_under_load(serve):
     """max-requests-jitter = 30 (gunicorn): each worker process draws its own
     limit in 50..80."""
@@ -471,6 +493,30 @@ def test_max_requests_jitter_under_load(serve):
     assert all(50 <= n <= 80 for _, n in counts), counts
     # 8 draws from 31 values all equal: about 1 in 10^10
     assert len({n for _, n in counts}) > 1, counts
+
+
+def test_recycle_asked_while_the_previous_worker_drains_is_not_lost(serve):
+    """max-requests = 5: worker A recycles while a slow request keeps it
+    draining; its replacement B reaches 5 requests before A is gone, when
+    the other slot of the pair is still taken.  B asks only once: the
+    master must replace it as soon as A's slot is free, not drop the ask."""
+    srv = serve({"processes": 1, "threads": 4, "max-requests": 5}, trace="/sleep")
+    a = pid_of(srv)                                      # A: 1
+    slow = Background(lambda: get(srv, "/sleep?ms=3000"))
+    srv.wait_log(begin_rx("/sleep?ms=3000"))
+    for _ in range(4):
+        get(srv, "/pid")                                 # A: 5, asks
+    srv.wait_log(rf"worker 1 \(pid {a}\): graceful stop \(replaced by a new worker\)")
+    b = pid_of(srv)
+    for _ in range(4):
+        assert pid_of(srv) == b                          # B: 5, asks
+    srv.wait_log(r"asking to be replaced", count=2)
+    assert slow.result().status_code == 200              # A finishes and goes
+    srv.wait_log(rf"worker 1 \(pid {a}\) finished draining")
+    srv.wait_log(rf"worker 1 \(pid {b}\): graceful stop \(replaced by a new worker\)", timeout=5)
+    srv.wait_log(rf"worker 1 \(pid {b}\) finished draining", timeout=5)
+    c = pid_of(srv)
+    assert c not in (a, b)
 
 
 # ---------------------------------------------------------------- respawn
@@ -617,6 +663,25 @@ def test_reload_on_rss_replaces_the_worker_under_load(serve):
     assert_no_failures(load)
     assert big not in srv.worker_pids() and len(srv.worker_pids()) == 1
     assert rss_mib(srv.worker_pids()[0]) < 150
+
+
+def test_sighup_while_a_recycled_worker_is_starting(serve):
+    """SIGHUP while a max-requests replacement is still starting (a slow app
+    import): the reload replaces both the old worker and the one that was
+    starting, and finishes; no worker of the old configuration is left."""
+    srv = serve({"processes": 1, "max-requests": 3, "slowapp-start-delay": "1500ms"})
+    a = pid_of(srv)
+    for _ in range(2):
+        assert pid_of(srv) == a                          # A: 3, asks
+    m = srv.wait_log(r"spawned worker 1 \(pid \d+\) to replace the running one") and \
+        re.search(r"spawned worker 1 \(pid (\d+)\) to replace the running one", srv.log())
+    b = int(m.group(1))                                  # B: starting for 1.5 s
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"reload: all workers replaced", timeout=20)
+    wait_for(lambda: not alive(a) and not alive(b), timeout=20, what="A and B to be gone")
+    pids = srv.worker_pids()
+    assert len(pids) == 1 and pids[0] not in (a, b), (a, b, pids)
+    assert pid_of(srv) == pids[0]
 
 
 # ---------------------------------------------------------------- reload triggers
