@@ -541,6 +541,15 @@ void route_htpasswd_free(struct route_htpasswd *h)
 
 static bool crypt_hash_ok(const char *hash)
 {
+    /* traditional DES: exactly 13 characters of the crypt alphabet;
+     * otherwise "$id$..." (or BSDi "_...") for crypt_checksalt */
+    if (hash[0] != '$' && hash[0] != '_') {
+        if (strlen(hash) != 13)
+            return false;
+        for (const char *p = hash; *p; p++)
+            if (!isalnum((unsigned char)*p) && *p != '.' && *p != '/')
+                return false;
+    }
 #ifdef CRYPT_CHECKSALT_AVAILABLE
     int r = crypt_checksalt(hash);
     return r == CRYPT_SALT_OK || r == CRYPT_SALT_METHOD_LEGACY || r == CRYPT_SALT_TOO_CHEAP;
