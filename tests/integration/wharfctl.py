@@ -7,6 +7,7 @@ at the end that the log holds no sanitizer report and no unexpected error.
 import os
 import re
 import signal
+from signal import SIGINT
 import socket
 import subprocess
 import time
@@ -126,7 +127,11 @@ class Wharf:
     def wait_exit(self, timeout=30):
         return self.proc.wait(timeout)
 
-    def stop(self, sig=signal.SIGINT, timeout=30):
+    # `sig=signal.SIGINT` cannot be a default here: in the class body the
+    # name `signal` is the method above, not the module.
+    def stop(self, sig=None, timeout=30):
+        if sig is None:
+            sig = SIGINT
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
