@@ -12,3 +12,11 @@ plugins_route_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS) $(ROUTE_DEPS_CFLAGS)
 plugins_route_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_route_plugin_so_LDADD = $(ROUTE_DEPS_LIBS) -lcrypt
 endif
+
+# A stand-in app for tests/integration/test_route.py (see the file).
+if BUILD_PLUGIN_ROUTE
+check_PROGRAMS += tests/fixtures/plugins/routeecho_plugin.so
+tests_fixtures_plugins_routeecho_plugin_so_SOURCES = tests/fixtures/plugins/routeecho.c
+tests_fixtures_plugins_routeecho_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS)
+tests_fixtures_plugins_routeecho_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
+endif
