@@ -77,6 +77,8 @@ struct thread_state {
 static pthread_key_t state_key;
 static bool state_key_ok;
 static pcre2_match_context *match_ctx;
+/* uWSGI's "routed requests": answered by the request chain itself */
+static int answered_metric = -1;
 
 static void state_free(void *p)
 {
@@ -666,7 +668,11 @@ static int route_handle(struct wharf_request *r, void *vconf)
     if (!t->count)
         return WHARF_DECLINED;
     int rc = run_chain(t, chain, r);
-    return chain == ROUTE_CHAIN_REQUEST ? rc : WHARF_DECLINED;
+    if (chain != ROUTE_CHAIN_REQUEST)
+        return WHARF_DECLINED;
+    if (rc == WHARF_DONE)
+        wharf_metric_add(r->worker, answered_metric, 1);
+    return rc;
 }
 
 /* ------------------------------------------------------------ setup */
@@ -746,20 +752,25 @@ static int route_setup(struct wharf_server *s, void *vconf)
         if (match_ctx)
             pcre2_set_match_limit(match_ctx, 1000000);
     }
-    size_t rules = 0, jit = 0, regexes = 0;
+    answered_metric = wharf_metric_register(
+        s, "route_answered",
+        "requests answered by a route rule (break, return, redirect, basicauth 401)");
+    size_t rules[ROUTE_CHAINS] = { 0 }, labels = 0, jit = 0, regexes = 0;
     for (int c = 0; c < ROUTE_CHAINS; c++)
         for (size_t i = 0; i < conf->cfg.chain[c].count; i++) {
             const struct route_rule *r = &conf->cfg.chain[c].rules[i];
-            rules += r->subject != ROUTE_SUBJ_LABEL;
+            if (r->subject == ROUTE_SUBJ_LABEL)
+                labels++;
+            else
+                rules[c]++;
             regexes += r->re.code != NULL;
             jit += r->re.jit;
         }
     wharf_log(WHARF_LOG_INFO,
-              "route: %zu request, %zu response and %zu final rules (%zu rules in all, "
-              "%zu regexes, %zu JIT-compiled)",
-              conf->cfg.chain[ROUTE_CHAIN_REQUEST].count,
-              conf->cfg.chain[ROUTE_CHAIN_RESPONSE].count,
-              conf->cfg.chain[ROUTE_CHAIN_FINAL].count, rules, regexes, jit);
+              "route: %zu request, %zu response and %zu final rules, %zu labels; "
+              "%zu of %zu regexes JIT-compiled",
+              rules[ROUTE_CHAIN_REQUEST], rules[ROUTE_CHAIN_RESPONSE], rules[ROUTE_CHAIN_FINAL],
+              labels, jit, regexes);
     return WHARF_OK;
 }
 
