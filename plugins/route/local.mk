@@ -20,3 +20,5 @@ tests_fixtures_plugins_routeecho_plugin_so_SOURCES = tests/fixtures/plugins/rout
 tests_fixtures_plugins_routeecho_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS)
 tests_fixtures_plugins_routeecho_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
 endif
+
+EXTRA_DIST += plugins/route/ROUTING.md tests/integration/test_route.py

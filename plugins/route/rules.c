@@ -200,6 +200,8 @@ static bool find_pair(const char *s, size_t len, char sep, const char *key, size
             *vlen = (size_t)(item_end - (eq + 1));
             return true;
         }
+        if (item_end == end)
+            break;
         p = item_end + 1;
     }
     return false;
