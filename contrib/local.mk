@@ -1,1 +1,1 @@
-EXTRA_DIST += contrib/wharf.pc.in
+EXTRA_DIST += contrib/wharf.pc.in contrib/quickstart.sh .ci/run

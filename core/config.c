@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "../ini/config.h"
+#include "../ini/cfg.h"
 
 #ifndef WHARF_PLUGINDIR
 #define WHARF_PLUGINDIR "/usr/lib/wharf/plugins"
@@ -326,7 +326,16 @@ static void unknown_option(struct wharf_server *s, const struct wharf_cfg_entry 
             owner = known_owners[i].plugin;
             package = known_owners[i].package;
         }
-    if (owner)
+    /* the owner's file may be there but refused (ABI, not a plugin...):
+     * then "not found" would send the user looking in the wrong place */
+    const char *unusable = NULL;
+    for (size_t i = 0; owner && i < s->nindex; i++)
+        if (!s->index[i].p && strcmp(s->index[i].name, owner) == 0)
+            unusable = s->index[i].unusable;
+    if (unusable)
+        snprintf(msg, sizeof msg, "option '%s' needs the %s plugin, which cannot be loaded: %s",
+                 e->key, owner, unusable);
+    else if (owner)
         snprintf(msg, sizeof msg,
                  "option '%s' needs the %s plugin, but %s_plugin.so was not found in %s "
                  "(install %s, or set plugins-dir)",
@@ -336,7 +345,8 @@ static void unknown_option(struct wharf_server *s, const struct wharf_cfg_entry 
     else
         snprintf(msg, sizeof msg, "unknown option '%s'", e->key);
     if (warn_only)
-        wharf_log(WHARF_LOG_WARN, "%s: %s (ignored: strict = false)", e->origin, msg);
+        wharf_log(WHARF_LOG_WARN, "%s: %s (ignored%s)", e->origin, msg,
+                  e->source == WHARF_CFG_ENV ? "" : ": strict = false");
     else
         wharf_config_error(e->origin, NULL, "%s", msg);
 }
@@ -470,8 +480,12 @@ int wharf_config_load(struct wharf_server *s, int argc, char **argv, char **envp
         if (!d) {
             if (e->placeholder_used)
                 continue; /* a %(var) of the user's own, as uWSGI allows */
-            unknown_option(s, e, !s->conf.strict);
-            if (s->conf.strict)
+            /* The environment is shared with other programs (a base image
+             * may set UWSGI_* for its own tools): there an unknown name
+             * only warns.  Files and the command line are ours: strict. */
+            bool warn_only = !s->conf.strict || e->source == WHARF_CFG_ENV;
+            unknown_option(s, e, warn_only);
+            if (!warn_only)
                 goto out;
             continue;
         }

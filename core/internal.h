@@ -178,12 +178,20 @@ struct wharf_scoreboard {
     _Atomic bool stopping;        /* server-wide drain (readiness 503) */
     unsigned nchecks;
     struct wharf_sb_check checks[WHARF_MAX_CHECKS];
+    /* names of the plugin counters, so a reloaded image that registers
+     * other counters does not inherit someone else's numbers */
+    char metric_names[WHARF_MAX_METRICS][48];
     _Atomic uint64_t server_metrics[WHARF_MAX_METRICS];
     _Atomic uint64_t respawns_total;
     /* followed by the slots */
 };
 
+/* Create the scoreboard, or adopt the previous image's (reload) when it
+ * has the same shape: counters then continue and old workers keep their
+ * slots.  Returns 1 when adopted, 0 when new, -1 on error. */
 int wharf_scoreboard_create(struct wharf_server *);
+/* Hand the scoreboard to a new image: "fd,size" in WHARF__SCOREBOARD. */
+void wharf_scoreboard_export(struct wharf_server *);
 struct wharf_sb_worker *wharf_sb_slot(struct wharf_server *, unsigned slot);
 struct wharf_sb_thread *wharf_sb_thread_slot(struct wharf_sb_worker *, unsigned thread);
 

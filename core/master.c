@@ -60,7 +60,24 @@ struct master {
     time_t *touch_mtime;
     size_t ntouch;
     int64_t last_tick_ms;
+    int64_t last_plugin_tick_ms;
     int exit_status;
+
+    /* reload by re-exec: workers of the previous image, drained one by one
+     * as new ones become ready */
+    struct old_worker {
+        pid_t pid;
+        int64_t kill_at_ms;
+    } *old;
+    size_t nold, old_next;
+    pid_t preflight;           /* `wharf --check-config` before a reload */
+    /* binary upgrade (SIGUSR2) */
+    pid_t upgrade;             /* the new master we started */
+    int upgrade_fd;            /* it writes "READY" here */
+    int notify_fd;             /* we are that new master: tell the old one */
+    bool upgraded;             /* a new master took over our sockets */
+    bool reloaded;             /* this image replaced a previous one */
+    char exe[4096];            /* our binary's path, for exec */
 };
 
 static struct master *M;
@@ -86,7 +103,30 @@ static unsigned alive_workers(struct master *m)
     for (unsigned i = 0; i < m->nslots; i++)
         if (m->slots[i].pid > 0)
             n++;
+    for (size_t i = 0; i < m->nold; i++)
+        if (m->old[i].pid > 0)
+            n++;
     return n;
+}
+
+/* Drain the next worker of the previous image (reload by re-exec). */
+static void drain_one_old(struct master *m)
+{
+    while (m->old_next < m->nold) {
+        struct old_worker *o = &m->old[m->old_next++];
+        if (o->pid <= 0)
+            continue;
+        wharf_log(WHARF_LOG_INFO, "previous worker pid %d: graceful stop (replaced by the reload)", (int)o->pid);
+        kill(o->pid, SIGTERM);
+        o->kill_at_ms = now_ms() + m->s->conf.graceful_timeout;
+        return;
+    }
+}
+
+static void drain_all_old(struct master *m)
+{
+    while (m->old_next < m->nold)
+        drain_one_old(m);
 }
 
 /* ------------------------------------------------------------ spawning */
@@ -228,34 +268,23 @@ static void roll_step(struct master *m)
     while (m->rolling && m->roll_waiting_slot < 0) {
         if (m->roll_next > (unsigned)m->s->conf.processes) {
             m->rolling = false;
+            drain_all_old(m); /* fewer workers than before: the rest go */
             wharf_log(WHARF_LOG_INFO, "reload: all workers replaced");
             wharf_sd_notify("READY=1");
             return;
         }
         unsigned logical = m->roll_next++;
         int slot = serving_slot(m, logical);
-        if (slot < 0)
-            continue;
-        if (replace_slot(m, (unsigned)slot) == 0)
-            m->roll_waiting_slot = (int)sibling((unsigned)slot);
+        if (slot >= 0) {
+            if (replace_slot(m, (unsigned)slot) == 0)
+                m->roll_waiting_slot = (int)sibling((unsigned)slot);
+        } else if (m->slots[first_slot(logical)].pid <= 0 && m->slots[first_slot(logical) + 1].pid <= 0) {
+            /* a new image after re-exec: nothing of ours serves yet; the
+             * previous image's workers do until this one is ready */
+            if (spawn(m, first_slot(logical), logical, -1) == 0)
+                m->roll_waiting_slot = (int)first_slot(logical);
+        }
     }
-}
-
-static void start_rolling_reload(struct master *m, const char *why)
-{
-    if (m->mode != RUNNING)
-        return;
-    if (m->rolling) {
-        wharf_log(WHARF_LOG_INFO, "reload (%s) ignored: a reload is already in progress", why);
-        return;
-    }
-    wharf_log(WHARF_LOG_INFO, "reload (%s): replacing workers one by one", why);
-    wharf_sd_notify("RELOADING=1");
-    m->s->generation++;
-    m->rolling = true;
-    m->roll_next = 1;
-    m->roll_waiting_slot = -1;
-    roll_step(m);
 }
 
 static void begin_drain_all(struct master *m)
@@ -264,6 +293,7 @@ static void begin_drain_all(struct master *m)
     m->rolling = false;
     for (unsigned i = 0; i < m->nslots; i++)
         drain_slot(m, i, "server stopping");
+    drain_all_old(m);
     /* the workers close their copies; once ours are closed too, the
      * kernel refuses new connections */
     for (size_t i = 0; i < m->s->nlisteners; i++)
@@ -307,6 +337,9 @@ static void fast_stop(struct master *m, const char *why)
     for (unsigned i = 0; i < m->nslots; i++)
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, SIGINT);
+    for (size_t i = 0; i < m->nold; i++)
+        if (m->old[i].pid > 0)
+            kill(m->old[i].pid, SIGINT);
     if (m->checker > 0)
         kill(m->checker, SIGKILL);
 }
@@ -328,6 +361,7 @@ static void on_worker_ready(struct master *m, unsigned slot, pid_t pid)
     }
     if ((int)slot == m->roll_waiting_slot) {
         m->roll_waiting_slot = -1;
+        drain_one_old(m);
         roll_step(m);
     }
     if (!m->notified_ready) {
@@ -339,6 +373,13 @@ static void on_worker_ready(struct master *m, unsigned slot, pid_t pid)
             m->ever_ready = true;
             wharf_log(WHARF_LOG_INFO, "ready: %u worker(s) accepting", ready);
             wharf_sd_notify("READY=1");
+            if (m->notify_fd >= 0) {
+                /* binary upgrade: the old master may go now */
+                ssize_t w = write(m->notify_fd, "READY\n", 6);
+                (void)w;
+                close(m->notify_fd);
+                m->notify_fd = -1;
+            }
         }
     }
 }
@@ -390,7 +431,8 @@ static void on_worker_exit(struct master *m, unsigned slot, int status)
     unsigned li = sl.logical - 1;
     bool failed_start = !sl.ready;
     if (failed_start) {
-        if (!m->ever_ready && WIFEXITED(status) && WEXITSTATUS(status) == WHARF_WORKER_EXIT_FAILED) {
+        if (!m->ever_ready && !m->reloaded && WIFEXITED(status) &&
+            WEXITSTATUS(status) == WHARF_WORKER_EXIT_FAILED) {
             /* need-app: a server that cannot start its app must say so
              * and stop, not loop forever */
             wharf_log(WHARF_LOG_ERROR, "worker %u could not start (see the error above); stopping", sl.logical);
@@ -422,25 +464,213 @@ static void on_worker_exit(struct master *m, unsigned slot, int status)
         roll_step(m);
 }
 
+/* ------------------------------------------------------------ reload, upgrade */
+
+/* The environment of a new master image: our listening sockets by fd. */
+static void export_sockets(struct master *m)
+{
+    char *fds = wharf_listeners_export(m->s);
+    setenv("WHARF__FDS", fds, 1);
+    free(fds);
+}
+
+static void unexport_sockets(struct master *m)
+{
+    unsetenv("WHARF__FDS");
+    unsetenv("WHARF__OLD_WORKERS");
+    for (size_t i = 0; i < m->s->nlisteners; i++)
+        if (m->s->listeners[i].fd >= 0)
+            wharf_set_cloexec(m->s->listeners[i].fd, true);
+}
+
+/* SIGHUP, second half: the new config passed `--check-config`; become a
+ * new image of ourselves (same pid, so containers and systemd see nothing)
+ * that re-reads the config, re-imports the app and replaces our workers
+ * one by one.  They are handed over by pid and keep serving meanwhile. */
+static void reexec(struct master *m)
+{
+    struct wharf_server *s = m->s;
+    wharf_log(WHARF_LOG_INFO, "reload: starting a new image of %s", m->exe);
+    wharf_sd_notify("RELOADING=1");
+    if (m->checker > 0) {
+        kill(m->checker, SIGKILL);
+        waitpid(m->checker, NULL, 0);
+        m->checker = 0;
+    }
+    size_t cap = 32;
+    for (unsigned i = 0; i < m->nslots; i++)
+        cap += 12;
+    cap += m->nold * 12;
+    char *pids = wharf_xmalloc(cap);
+    size_t len = 0;
+    pids[0] = '\0';
+    for (unsigned i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid > 0 && !m->slots[i].draining)
+            len += (size_t)snprintf(pids + len, cap - len, "%s%d", len ? "," : "", (int)m->slots[i].pid);
+    /* workers already draining keep draining; the new image reaps them */
+    for (unsigned i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid > 0 && m->slots[i].draining)
+            len += (size_t)snprintf(pids + len, cap - len, "%s-%d", len ? "," : "", (int)m->slots[i].pid);
+    for (size_t i = 0; i < m->nold; i++)
+        if (m->old[i].pid > 0)
+            len += (size_t)snprintf(pids + len, cap - len, "%s%s%d", len ? "," : "",
+                                    i < m->old_next ? "-" : "", (int)m->old[i].pid);
+    setenv("WHARF__OLD_WORKERS", pids, 1);
+    free(pids);
+    char gen[16];
+    snprintf(gen, sizeof gen, "%u", s->generation + 1);
+    setenv("WHARF__GENERATION", gen, 1);
+    export_sockets(m);
+    /* the scoreboard and the workers' message pipe go along: the new image
+     * adopts the old workers in their slots and counters continue */
+    wharf_scoreboard_export(s);
+    char pipefds[32];
+    snprintf(pipefds, sizeof pipefds, "%d,%d", s->master_pipe[0], s->master_pipe[1]);
+    wharf_set_cloexec(s->master_pipe[0], false);
+    wharf_set_cloexec(s->master_pipe[1], false);
+    setenv("WHARF__PIPE", pipefds, 1);
+    execv(m->exe, s->argv);
+    wharf_log(WHARF_LOG_ERROR, "reload: cannot execute %s: %s; still serving", m->exe, strerror(errno));
+    unexport_sockets(m);
+    unsetenv("WHARF__GENERATION");
+    unsetenv("WHARF__SCOREBOARD");
+    unsetenv("WHARF__PIPE");
+    wharf_set_cloexec(s->sb_fd, true);
+    wharf_set_cloexec(s->master_pipe[0], true);
+    wharf_set_cloexec(s->master_pipe[1], true);
+}
+
+/* SIGHUP, first half: validate the new config in a child so that a broken
+ * file never replaces a working server. */
+static void start_reload(struct master *m, const char *why)
+{
+    if (m->mode != RUNNING || m->upgraded)
+        return;
+    if (m->preflight > 0 || m->rolling) {
+        wharf_log(WHARF_LOG_INFO, "reload (%s) ignored: a reload is already in progress", why);
+        return;
+    }
+    wharf_log(WHARF_LOG_INFO, "reload (%s): checking the configuration", why);
+    pid_t pid = fork();
+    if (pid < 0) {
+        wharf_log(WHARF_LOG_ERROR, "reload: fork: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        char **argv = wharf_xcalloc((size_t)m->s->argc + 2, sizeof *argv);
+        for (int i = 0; i < m->s->argc; i++)
+            argv[i] = m->s->argv[i];
+        argv[m->s->argc] = "--check-config";
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, 1); /* "configuration OK" is not news; errors go to the log */
+        execv(m->exe, argv);
+        _exit(127);
+    }
+    m->preflight = pid;
+}
+
+/* SIGUSR2: start the binary on disk as a new master with our sockets; once
+ * its workers accept, we drain and leave (nginx/unicorn style). */
+static void start_upgrade(struct master *m)
+{
+    if (m->mode != RUNNING || m->upgrade > 0 || m->upgraded)
+        return;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        wharf_log(WHARF_LOG_ERROR, "upgrade: pipe: %s", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        wharf_log(WHARF_LOG_ERROR, "upgrade: fork: %s", strerror(errno));
+        close(p[0]);
+        close(p[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        wharf_set_cloexec(p[1], false);
+        char fd[16];
+        snprintf(fd, sizeof fd, "%d", p[1]);
+        setenv("WHARF__UPGRADE_NOTIFY", fd, 1);
+        export_sockets(m);
+        execv(m->exe, m->s->argv);
+        wharf_log(WHARF_LOG_ERROR, "upgrade: cannot execute %s: %s", m->exe, strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    wharf_set_nonblock(p[0], true);
+    m->upgrade = pid;
+    m->upgrade_fd = p[0];
+    wharf_log(WHARF_LOG_INFO, "binary upgrade: started %s as new master pid %d", m->exe, (int)pid);
+}
+
+static void on_upgrade_message(struct master *m)
+{
+    char buf[16];
+    ssize_t n = read(m->upgrade_fd, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    close(m->upgrade_fd);
+    m->upgrade_fd = -1;
+    if (n >= 5 && memcmp(buf, "READY", 5) == 0) {
+        wharf_log(WHARF_LOG_INFO, "binary upgrade: new master pid %d is serving; draining this one",
+                  (int)m->upgrade);
+        char msg[64];
+        snprintf(msg, sizeof msg, "MAINPID=%d", (int)m->upgrade);
+        wharf_sd_notify(msg);
+        m->upgraded = true;
+        begin_drain_all(m);
+        m->mode = STOPPING;
+    }
+}
+
 static void reap(struct master *m)
 {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        char how[96];
+        describe_exit(status, how, sizeof how);
         if (pid == m->checker) {
             m->checker = 0;
             if (m->mode == RUNNING) {
-                char how[96];
-                describe_exit(status, how, sizeof how);
                 wharf_log(WHARF_LOG_WARN, "checker (pid %d) died: %s; restarting", (int)pid, how);
                 m->checker_respawn_ms = now_ms() + 1000;
             }
             continue;
         }
-        for (unsigned i = 0; i < m->nslots; i++)
+        if (pid == m->preflight) {
+            m->preflight = 0;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && m->mode == RUNNING)
+                reexec(m);
+            else
+                wharf_log(WHARF_LOG_ERROR,
+                          "reload aborted: the configuration does not pass --check-config (%s; see above); "
+                          "still serving the current one", how);
+            continue;
+        }
+        if (pid == m->upgrade) {
+            m->upgrade = 0;
+            if (!m->upgraded)
+                wharf_log(WHARF_LOG_ERROR, "binary upgrade failed: the new master %s; still serving", how);
+            continue;
+        }
+        bool found = false;
+        for (unsigned i = 0; i < m->nslots && !found; i++)
             if (m->slots[i].pid == pid) {
                 on_worker_exit(m, i, status);
-                break;
+                found = true;
+            }
+        for (size_t i = 0; i < m->nold && !found; i++)
+            if (m->old[i].pid == pid) {
+                wharf_log(WHARF_LOG_INFO, "previous worker pid %d exited: %s", (int)pid, how);
+                m->old[i].pid = 0;
+                found = true;
             }
     }
 }
@@ -456,7 +686,10 @@ static void on_signal(struct master *m)
         case SIGQUIT: fast_stop(m, "SIGQUIT"); break;
         case SIGHUP:
             wharf_log_reopen();
-            start_rolling_reload(m, "SIGHUP");
+            start_reload(m, "SIGHUP");
+            break;
+        case SIGUSR2:
+            start_upgrade(m);
             break;
         case SIGUSR1:
             for (unsigned i = 0; i < m->nslots; i++) {
@@ -488,7 +721,7 @@ static void check_touch_files(struct master *m)
                 m->touch_mtime[k] = mt;
                 if (changed) {
                     wharf_log(WHARF_LOG_INFO, "%s was touched", lists[l]->items[i].value);
-                    start_rolling_reload(m, "touch-reload");
+                    start_reload(m, "touch-reload");
                 }
             }
         }
@@ -511,13 +744,19 @@ static void tick(struct master *m)
                           sl->logical, rss >> 20, s->conf.reload_on_rss);
         }
     }
-    if (m->mode == RUNNING) {
+    if (m->mode == RUNNING)
         check_touch_files(m);
-        for (size_t i = 0; i < s->nplugins; i++)
-            if (s->plugins[i].p->tick)
-                s->plugins[i].p->tick(s, s->plugins[i].conf);
-    }
     (void)t;
+}
+
+static void plugin_ticks(struct master *m)
+{
+    struct wharf_server *s = m->s;
+    if (m->mode != RUNNING)
+        return;
+    for (size_t i = 0; i < s->nplugins; i++)
+        if (s->plugins[i].p->tick)
+            s->plugins[i].p->tick(s, s->plugins[i].conf);
 }
 
 static void timers(struct master *m)
@@ -533,6 +772,15 @@ static void timers(struct master *m)
                       sl->logical, (int)sl->pid, wi.in_flight);
             kill(sl->pid, SIGKILL);
             sl->kill_at_ms = 0;
+        }
+    }
+    for (size_t i = 0; i < m->nold; i++) {
+        struct old_worker *o = &m->old[i];
+        if (o->pid > 0 && o->kill_at_ms && t >= o->kill_at_ms) {
+            wharf_log(WHARF_LOG_WARN, "previous worker pid %d still busy after graceful-timeout: killing it",
+                      (int)o->pid);
+            kill(o->pid, SIGKILL);
+            o->kill_at_ms = 0;
         }
     }
     if (m->mode == RUNNING) {
@@ -557,6 +805,10 @@ static void timers(struct master *m)
             if (m->slots[i].pid > 0)
                 kill(m->slots[i].pid, SIGKILL);
         m->fast_deadline_ms = t + 1000;
+    }
+    if (t - m->last_plugin_tick_ms >= 100) {
+        m->last_plugin_tick_ms = t;
+        plugin_ticks(m);
     }
     if (t - m->last_tick_ms >= 1000) {
         m->last_tick_ms = t;
@@ -709,7 +961,9 @@ static void summary(struct wharf_server *s)
         if (s->listeners[i].fd >= 0)
             n += (size_t)snprintf(socks + n, n < sizeof socks ? sizeof socks - n : 0, "%s%s",
                                   n ? " " : "", s->listeners[i].address);
-#ifdef WHARF_WITH_JEMALLOC
+#if defined(__SANITIZE_ADDRESS__)
+    const char *alloc = "AddressSanitizer (sanitizer build)";
+#elif defined(WHARF_WITH_JEMALLOC)
     const char *alloc = "jemalloc " WHARF_JEMALLOC_VERSION;
 #else
     const char *alloc = "glibc malloc";
@@ -731,6 +985,60 @@ static void teardown(struct wharf_server *s)
     }
 }
 
+/* Is plugin `i` the owner of a command-line action that was given
+ * (`--migrate`)?  Then the run is a one-shot job, not a server. */
+static bool plugin_has_action(struct wharf_server *s, size_t i)
+{
+    for (size_t k = 0; k < s->options.count; k++) {
+        const struct wharf_optdef *d = &s->options.defs[k];
+        if (d->owner == (int)i && (d->opt->type & WHARF_OPT_ACTION) && d->set &&
+            *(bool *)((char *)d->conf + d->opt->offset))
+            return true;
+    }
+    return false;
+}
+
+static bool action_requested(struct wharf_server *s)
+{
+    for (size_t i = 0; i < s->nplugins; i++)
+        if (plugin_has_action(s, i))
+            return true;
+    return false;
+}
+
+static int run_setup(struct wharf_server *s, size_t i)
+{
+    struct wharf_loaded_plugin *lp = &s->plugins[i];
+    if (!lp->p->setup)
+        return 0;
+    int rc = lp->p->setup(s, lp->conf);
+    if (rc == WHARF_EXIT)
+        return 2;
+    if (rc != WHARF_OK) {
+        wharf_log(WHARF_LOG_ERROR, "plugin %s: setup failed", lp->p->name);
+        return 1;
+    }
+    return 0;
+}
+
+/* A one-shot action (`wharf --ini app.ini --migrate`, the Kubernetes Job):
+ * it may run on a host where the server with the same ini is up, so it
+ * binds nothing, writes no pidfile and loads no app; only the plugins that
+ * own the requested actions run their setup. */
+static int run_action(struct wharf_server *s)
+{
+    if (drop_privileges(s) < 0)
+        return 1;
+    for (size_t i = 0; i < s->nplugins; i++) {
+        if (!plugin_has_action(s, i))
+            continue;
+        int rc = run_setup(s, i);
+        if (rc != 0)
+            return rc;
+    }
+    return 2;
+}
+
 /* Everything up to forking workers; shared by normal runs and
  * --check-config (which stops before binding anything for real). */
 static int prepare(struct wharf_server *s)
@@ -742,6 +1050,8 @@ static int prepare(struct wharf_server *s)
     }
     if (apply_env(s) < 0 || wharf_accesslog_setup(s) < 0)
         return 1;
+    if (!s->check_only && action_requested(s))
+        return run_action(s);
     if (!s->check_only)
         wharf_listeners_inherit(s);
     if (wharf_listeners_prebind(s) < 0)
@@ -750,57 +1060,213 @@ static int prepare(struct wharf_server *s)
         if (write_pidfile(s) < 0 || drop_privileges(s) < 0)
             return 1;
     }
-    for (size_t i = 0; i < s->nplugins; i++) {
-        struct wharf_loaded_plugin *lp = &s->plugins[i];
-        if (!lp->p->setup)
+    /* Plugins that load apps (APP phase) set up last, so that what the app
+     * needs at import is ready: migrations run (migrate-on-start), sockets
+     * bound, other plugins configured. */
+    for (int app_pass = 0; app_pass < 2; app_pass++)
+        for (size_t i = 0; i < s->nplugins; i++) {
+            bool is_app = s->plugins[i].p->phases & WHARF_PHASE_BIT(WHARF_PHASE_APP);
+            if (is_app != (app_pass == 1))
+                continue;
+            int rc = run_setup(s, i);
+            if (rc != 0)
+                return rc;
+        }
+    return 0;
+}
+
+/* Workers of the previous image: "pid,pid,-pid" (a leading '-': already
+ * draining). */
+static void adopt_old_workers(struct master *m)
+{
+    const char *env = getenv("WHARF__OLD_WORKERS");
+    if (!env || !*env)
+        return;
+    char *copy = wharf_xstrdup(env), *save = NULL;
+    size_t cap = 8;
+    m->old = wharf_xcalloc(cap, sizeof *m->old);
+    size_t draining = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        bool d = tok[0] == '-';
+        pid_t pid = (pid_t)atoi(d ? tok + 1 : tok);
+        if (pid <= 0)
             continue;
-        int rc = lp->p->setup(s, lp->conf);
-        if (rc == WHARF_EXIT)
-            return 2;
-        if (rc != WHARF_OK) {
-            wharf_log(WHARF_LOG_ERROR, "plugin %s: setup failed", lp->p->name);
-            return 1;
+        if (m->nold == cap) {
+            cap *= 2;
+            m->old = wharf_xrealloc(m->old, cap * sizeof *m->old);
+        }
+        m->old[m->nold].pid = pid;
+        /* already draining: keep its place at the front, already "next" */
+        m->old[m->nold].kill_at_ms = d ? now_ms() + m->s->conf.graceful_timeout : 0;
+        if (d)
+            draining++;
+        m->nold++;
+    }
+    free(copy);
+    /* draining ones first so drain_one_old() starts with the serving ones */
+    for (size_t i = 0, j = 0; i < m->nold; i++)
+        if (m->old[i].kill_at_ms) {
+            struct old_worker t = m->old[j];
+            m->old[j++] = m->old[i];
+            m->old[i] = t;
+        }
+    m->old_next = draining;
+    m->reloaded = m->nold > 0;
+    unsetenv("WHARF__OLD_WORKERS");
+}
+
+/* After adopting the previous image's scoreboard: its workers take their
+ * slots again, so replacing them is the ordinary one-by-one replacement. */
+static void adopt_old_slots(struct master *m)
+{
+    for (unsigned i = 0; i < m->nslots; i++) {
+        struct wharf_sb_worker *w = wharf_sb_slot(m->s, i);
+        pid_t pid = atomic_load(&w->pid);
+        if (pid <= 0)
+            continue;
+        for (size_t k = 0; k < m->nold; k++) {
+            if (m->old[k].pid != pid)
+                continue;
+            struct slot *sl = &m->slots[i];
+            sl->pid = pid;
+            sl->logical = w->logical;
+            sl->ready = true;
+            sl->replaces = -1;
+            sl->spawned_ms = now_ms();
+            if (m->old[k].kill_at_ms) {
+                sl->draining = true;
+                sl->kill_at_ms = m->old[k].kill_at_ms;
+            }
+            m->old[k].pid = 0;
+            break;
+        }
+        if (m->slots[i].pid != pid) {
+            /* not ours any more (exited meanwhile): free the slot */
+            atomic_store(&w->pid, 0);
+            atomic_store(&w->state, WHARF_WORKER_EMPTY);
         }
     }
-    return 0;
+}
+
+/* A reload whose new image cannot start (the app does not import, a
+ * plugin setup fails): the previous workers keep serving until the next
+ * SIGHUP fixes it, or until a stop. */
+static int degraded(struct master *m)
+{
+    wharf_log(WHARF_LOG_ERROR,
+              "reload failed: the new configuration could not start (see above); the %zu worker(s) "
+              "of the previous one keep serving; fix it and send SIGHUP again",
+              m->nold);
+    wharf_sd_notify("READY=1");
+    for (;;) {
+        size_t alive = 0;
+        for (size_t i = 0; i < m->nold; i++)
+            alive += m->old[i].pid > 0;
+        if (alive == 0)
+            return m->mode == RUNNING ? 1 : m->exit_status;
+        struct pollfd pfd = { m->sigfd, POLLIN, 0 };
+        if (poll(&pfd, 1, 100) > 0) {
+            struct signalfd_siginfo si;
+            while (read(m->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (si.ssi_signo == SIGCHLD)
+                    reap(m);
+                else if (si.ssi_signo == SIGHUP && m->mode == RUNNING)
+                    start_reload(m, "SIGHUP");
+                else if (si.ssi_signo == SIGTERM && m->mode == RUNNING) {
+                    m->mode = STOPPING;
+                    drain_all_old(m);
+                } else if (si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT)
+                    fast_stop(m, "signal");
+            }
+        }
+        timers(m);
+    }
 }
 
 int wharf_master_run(struct wharf_server *s)
 {
     wharf_log_set_role("master");
     s->master_pid = getpid();
+    const char *gen = getenv("WHARF__GENERATION");
+    if (gen) {
+        s->generation = (unsigned)atoi(gen);
+        unsetenv("WHARF__GENERATION");
+    }
+
+    static struct master m;
+    M = &m;
+    m.s = s;
+    m.roll_waiting_slot = -1;
+    m.upgrade_fd = -1;
+    m.notify_fd = -1;
+    const char *notify = getenv("WHARF__UPGRADE_NOTIFY");
+    if (notify) {
+        m.notify_fd = atoi(notify);
+        wharf_set_cloexec(m.notify_fd, true);
+        unsetenv("WHARF__UPGRADE_NOTIFY");
+    }
+    /* our binary, for reloads and upgrades: the path on disk, so that an
+     * upgraded package's new binary is what runs next */
+    ssize_t n = readlink("/proc/self/exe", m.exe, sizeof m.exe - 1);
+    m.exe[n > 0 ? n : 0] = '\0';
+    char *deleted = strstr(m.exe, " (deleted)");
+    if (deleted)
+        *deleted = '\0';
+
+    /* Signals go to a signalfd from the start: a SIGTERM during a slow
+     * startup (app import) is then handled, not fatal by default. */
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (!s->check_only) {
+        m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (m.sigfd < 0) {
+            wharf_log(WHARF_LOG_ERROR, "signalfd: %s", strerror(errno));
+            return 1;
+        }
+        adopt_old_workers(&m);
+    }
+
     int rc = prepare(s);
     if (rc == 2)
         return 0;
     if (rc != 0)
-        return 1;
+        return m.nold ? degraded(&m) : 1;
     if (s->check_only) {
         printf("configuration OK: %zu plugin(s), %zu socket(s)\n", s->nplugins, s->nlisteners);
         return 0;
     }
     wharf_listeners_close_unused(s);
     wharf_listeners_close_unclaimed(s);
-    if (wharf_scoreboard_create(s) < 0)
-        return 1;
-    if (pipe2(s->master_pipe, O_CLOEXEC) < 0) {
+    int adopted = wharf_scoreboard_create(s);
+    if (adopted < 0)
+        return m.nold ? degraded(&m) : 1;
+    const char *pipefds = getenv("WHARF__PIPE");
+    if (pipefds && sscanf(pipefds, "%d,%d", &s->master_pipe[0], &s->master_pipe[1]) == 2) {
+        wharf_set_cloexec(s->master_pipe[0], true);
+        wharf_set_cloexec(s->master_pipe[1], true);
+    } else if (pipe2(s->master_pipe, O_CLOEXEC) < 0) {
         wharf_log(WHARF_LOG_ERROR, "pipe: %s", strerror(errno));
         return 1;
     }
+    unsetenv("WHARF__PIPE");
     wharf_set_nonblock(s->master_pipe[0], true);
     prctl(PR_SET_NAME, "wharf-master");
 
-    static struct master m;
-    M = &m;
-    m.s = s;
     m.nslots = (unsigned)s->conf.processes * 2;
     m.slots = wharf_xcalloc(m.nslots, sizeof *m.slots);
     m.failures = wharf_xcalloc((size_t)s->conf.processes, sizeof *m.failures);
     m.respawn_at_ms = wharf_xcalloc((size_t)s->conf.processes, sizeof *m.respawn_at_ms);
-    m.roll_waiting_slot = -1;
     m.ntouch = s->conf.touch_reload.count + s->conf.touch_chain_reload.count;
     m.touch_mtime = wharf_xcalloc(m.ntouch + 1, sizeof *m.touch_mtime);
     for (unsigned i = 0; i < m.nslots; i++)
         m.slots[i].replaces = -1;
+    if (adopted == 1)
+        adopt_old_slots(&m);
     {
         size_t k = 0;
         const struct wharf_list *lists[2] = { &s->conf.touch_reload, &s->conf.touch_chain_reload };
@@ -811,43 +1277,49 @@ int wharf_master_run(struct wharf_server *s)
             }
     }
 
-    sigset_t set;
-    sigemptyset(&set);
-    int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 };
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        sigaddset(&set, sigs[i]);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (m.sigfd < 0) {
-        wharf_log(WHARF_LOG_ERROR, "signalfd: %s", strerror(errno));
-        return 1;
-    }
-
     summary(s);
-    for (unsigned l = 1; l <= (unsigned)s->conf.processes; l++)
-        spawn(&m, first_slot(l), l, -1);
+    if (m.reloaded) {
+        /* a reload: bring workers up one by one, each replacing one of the
+         * previous image's */
+        wharf_log(WHARF_LOG_INFO, "reload: replacing the previous workers one by one%s",
+                  adopted == 1 ? " (scoreboard kept)" : "");
+        m.rolling = true;
+        m.roll_next = 1;
+        roll_step(&m);
+    } else {
+        for (unsigned l = 1; l <= (unsigned)s->conf.processes; l++)
+            spawn(&m, first_slot(l), l, -1);
+    }
     spawn_checker(&m);
     m.last_tick_ms = now_ms();
 
     for (;;) {
         if (m.mode != RUNNING && m.mode != STOP_DELAY && alive_workers(&m) == 0)
             break;
-        struct pollfd pfd[2] = { { m.sigfd, POLLIN, 0 }, { s->master_pipe[0], POLLIN, 0 } };
-        int n = poll(pfd, 2, 100);
-        if (n < 0 && errno != EINTR) {
+        struct pollfd pfd[3] = { { m.sigfd, POLLIN, 0 }, { s->master_pipe[0], POLLIN, 0 },
+                                 { m.upgrade_fd, POLLIN, 0 } };
+        int nfds = m.upgrade_fd >= 0 ? 3 : 2;
+        int r = poll(pfd, (nfds_t)nfds, 50);
+        if (r < 0 && errno != EINTR) {
             wharf_log(WHARF_LOG_ERROR, "poll: %s", strerror(errno));
             break;
         }
-        if (n > 0 && (pfd[0].revents & POLLIN))
+        if (r > 0 && (pfd[0].revents & POLLIN))
             on_signal(&m);
-        if (n > 0 && (pfd[1].revents & POLLIN))
+        if (r > 0 && (pfd[1].revents & POLLIN))
             read_worker_messages(&m);
+        if (r > 0 && nfds == 3 && (pfd[2].revents & (POLLIN | POLLHUP)))
+            on_upgrade_message(&m);
         timers(&m);
     }
     if (m.checker > 0) {
         kill(m.checker, SIGKILL);
         waitpid(m.checker, NULL, 0);
+    }
+    if (m.upgraded) {
+        /* the sockets and the pidfile belong to the new master now */
+        s->conf.vacuum = false;
+        wharf_log(WHARF_LOG_INFO, "handed over to pid %d", (int)m.upgrade);
     }
     teardown(s);
     wharf_log(WHARF_LOG_INFO, "bye");

@@ -9,6 +9,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -21,12 +23,81 @@ static size_t slot_size(unsigned threads)
     return (s + 63) & ~(size_t)63;
 }
 
+static void init_names(struct wharf_server *s, struct wharf_scoreboard *sb, bool adopted)
+{
+    sb->nchecks = (unsigned)s->nchecks;
+    for (size_t i = 0; i < WHARF_MAX_CHECKS; i++) {
+        struct wharf_sb_check *c = &sb->checks[i];
+        atomic_store(&c->updated_ns, 0);
+        memset(&c->check, 0, sizeof c->check);
+        if (i < s->nchecks) {
+            snprintf(c->check.name, sizeof c->check.name, "%s", s->plugins[s->check_plugins[i]].p->name);
+            snprintf(c->check.message, sizeof c->check.message, "not checked yet");
+        }
+    }
+    for (size_t i = 0; i < WHARF_MAX_METRICS; i++) {
+        const char *name = i < s->nmetrics ? s->metrics[i].name : "";
+        if (adopted && strncmp(sb->metric_names[i], name, sizeof sb->metric_names[i] - 1) == 0)
+            continue;
+        /* a different counter now lives at this index: start it at 0 */
+        snprintf(sb->metric_names[i], sizeof sb->metric_names[i], "%s", name);
+        atomic_store(&sb->server_metrics[i], 0);
+        for (unsigned k = 0; k < sb->slots; k++)
+            atomic_store(&wharf_sb_slot(s, k)->metrics[i], 0);
+    }
+}
+
+static int adopt(struct wharf_server *s, size_t want_size)
+{
+    const char *env = getenv("WHARF__SCOREBOARD");
+    if (!env)
+        return 0;
+    int fd = -1;
+    size_t size = 0;
+    if (sscanf(env, "%d,%zu", &fd, &size) != 2 || fd < 3)
+        fd = -1;
+    unsetenv("WHARF__SCOREBOARD");
+    if (fd < 0)
+        return 0;
+    wharf_set_cloexec(fd, true);
+    void *p = size == want_size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    struct wharf_scoreboard *sb = p;
+    if (p == MAP_FAILED || sb->magic != SB_MAGIC || sb->slots != (unsigned)s->conf.processes * 2 ||
+        sb->threads != (unsigned)s->conf.threads) {
+        /* processes or threads changed: a new scoreboard, old workers are
+         * drained by pid */
+        if (p != MAP_FAILED)
+            munmap(p, size);
+        close(fd);
+        return 0;
+    }
+    s->sb = sb;
+    s->sb_size = size;
+    s->sb_fd = fd;
+    atomic_store(&sb->stopping, false);
+    init_names(s, sb, true);
+    return 1;
+}
+
+void wharf_scoreboard_export(struct wharf_server *s)
+{
+    if (!s->sb || s->sb_fd < 0)
+        return;
+    wharf_set_cloexec(s->sb_fd, false);
+    char v[64];
+    snprintf(v, sizeof v, "%d,%zu", s->sb_fd, s->sb_size);
+    setenv("WHARF__SCOREBOARD", v, 1);
+}
+
 int wharf_scoreboard_create(struct wharf_server *s)
 {
     unsigned slots = (unsigned)s->conf.processes * 2;
     unsigned threads = (unsigned)s->conf.threads;
     size_t hdr = (sizeof(struct wharf_scoreboard) + 63) & ~(size_t)63;
     size_t size = hdr + (size_t)slots * slot_size(threads);
+    int adopted = adopt(s, size);
+    if (adopted)
+        return 1;
     /* a memfd rather than anonymous memory: it can be handed to a new
      * master image by file descriptor */
     int fd = memfd_create("wharf-scoreboard", MFD_CLOEXEC);
@@ -47,15 +118,10 @@ int wharf_scoreboard_create(struct wharf_server *s)
     sb->slots = slots;
     sb->threads = threads;
     sb->slot_size = slot_size(threads);
-    sb->nchecks = (unsigned)s->nchecks;
-    for (size_t i = 0; i < s->nchecks; i++) {
-        const struct wharf_plugin *pl = s->plugins[s->check_plugins[i]].p;
-        snprintf(sb->checks[i].check.name, sizeof sb->checks[i].check.name, "%s", pl->name);
-        snprintf(sb->checks[i].check.message, sizeof sb->checks[i].check.message, "not checked yet");
-    }
     s->sb = sb;
     s->sb_size = size;
     s->sb_fd = fd;
+    init_names(s, sb, false);
     return 0;
 }
 
@@ -137,6 +203,15 @@ WHARF_EXPORT size_t wharf_checks(struct wharf_server *s, struct wharf_check *out
         }
         out[i].name[sizeof out[i].name - 1] = '\0';
         out[i].message[sizeof out[i].message - 1] = '\0';
+        /* a result the checker has not refreshed for a while says nothing
+         * about now: report it failed rather than trust it */
+        int64_t updated = atomic_load(&c->updated_ns);
+        int64_t age_ms = updated ? (wharf_monotonic_ns() - updated) / 1000000 : 0;
+        if (age_ms > WHARF_CHECK_STALE_MS) {
+            out[i].ok = false;
+            snprintf(out[i].message, sizeof out[i].message,
+                     "stale: no result for %lld s (checker stuck?)", (long long)(age_ms / 1000));
+        }
     }
     return n;
 }

@@ -110,7 +110,8 @@ struct wharf_request; /* one HTTP request, see below */
  *                                         in `def`
  *
  * WHARF_OPT_ADDRESS may be or-ed with WHARF_OPT_LIST (a repeatable address)
- * and WHARF_OPT_LISTEN (the core binds it, see wharf_listen()).
+ * and WHARF_OPT_LISTEN (the core binds it, see wharf_listen()).  BOOL may
+ * carry WHARF_OPT_ACTION.
  * All strings are owned by the core and live until the process exits.
  * Values of type INT, SIZE and DURATION are range-checked against min/max
  * when max > min.
@@ -128,6 +129,12 @@ enum wharf_option_type {
     WHARF_OPT_LIST = 0x100,   /* flag: repeatable; field is struct wharf_list */
     WHARF_OPT_LISTEN = 0x200, /* flag on ADDRESS: a socket the core binds
                                  before privileges drop (see wharf_listen) */
+    WHARF_OPT_ACTION = 0x400, /* flag on BOOL: a one-shot command-line
+                                 action (`--migrate`).  When one is given the
+                                 run is a job, not a server: nothing is bound,
+                                 no pidfile is written, and only the plugins
+                                 owning given actions run setup(), which
+                                 returns WHARF_EXIT (exit 0) or WHARF_ERROR. */
 };
 
 struct wharf_list_item {
@@ -207,7 +214,8 @@ struct wharf_plugin {
     int (*handle)(struct wharf_request *, void *conf);
     unsigned phases;  /* WHARF_PHASE_BIT(WHARF_PHASE_CONTENT) | ... */
 
-    /* Master, about once a second. */
+    /* Master, ten times a second (harakiri needs the precision): keep it
+     * cheap and never block. */
     void (*tick)(struct wharf_server *, void *conf);
 
     /* Readiness check, run by the core's checker process about once a
@@ -581,7 +589,10 @@ struct wharf_check {
 };
 
 /* Latest cached results (healthz): returns how many checks exist and copies
- * up to `max` of them.  Any process. */
+ * up to `max` of them.  Any process.  A check not run yet is failed ("not
+ * checked yet"); so is a result older than WHARF_CHECK_STALE_MS (the
+ * checker is stuck), whatever it said. */
+#define WHARF_CHECK_STALE_MS 5000
 WHARF_EXPORT size_t wharf_checks(struct wharf_server *, struct wharf_check *out,
                                  size_t max);
 /* The app is loaded in this worker (python sets it; healthz reads it).
@@ -642,7 +653,9 @@ struct wharf_worker_info {
     uint64_t respawns;        /* times this slot's worker was replaced */
 };
 
-/* Worker `index` (0-based) of the scoreboard; false when out of range. */
+/* Scoreboard slot `index` (0-based); false when out of range.  There are
+ * 2 x processes slots: slots 2N-2 and 2N-1 belong to worker N (the one
+ * serving and, during a replacement, the one starting beside it). */
 WHARF_EXPORT bool wharf_worker_info(struct wharf_server *, unsigned index,
                                     struct wharf_worker_info *out);
 /* App thread `thread` of worker `index`; false when out of range. */

@@ -98,6 +98,7 @@ struct conn {
     size_t out_bytes;
 
     int64_t deadline_ms;        /* head timeout / keep-alive idle / flush */
+    int64_t idle_since_ms;      /* when it last became idle (keep-alive) */
     bool trusted;               /* peer may set X-Forwarded-* */
     char peer[INET6_ADDRSTRLEN + 1];
     unsigned peer_port;
@@ -644,17 +645,20 @@ static ssize_t fill_body(struct conn *c)
 {
     if (c->body_pos == c->body_end) {
         /* everything buffered was consumed: reuse the room after the head */
-        c->body_pos = c->body_end = c->start + c->preq.head_len;
+        c->body_pos = c->body_end = c->len = c->start + c->preq.head_len;
     } else if (c->body_end == c->cap && c->body_pos > c->start + c->preq.head_len) {
         size_t keep = c->body_end - c->body_pos, base = c->start + c->preq.head_len;
         memmove(c->buf + base, c->buf + c->body_pos, keep);
         c->body_pos = base;
-        c->body_end = base + keep;
+        c->body_end = c->len = base + keep;
     }
     for (;;) {
         ssize_t n = read(c->fd, c->buf + c->body_end, c->cap - c->body_end);
         if (n > 0) {
             c->body_end += (size_t)n;
+            /* the buffer's valid bytes end here now: what follows the body
+             * (a pipelined request) is found from c->len after the response */
+            c->len = c->body_end;
             return n;
         }
         if (n == 0)
@@ -1002,6 +1006,7 @@ static void start_next(struct conn *c)
         return;
     }
     c->deadline_ms = now(c) + (keep ? c->conf->header_timeout_ms : c->conf->keepalive_ms);
+    c->idle_since_ms = now(c);
     wharf_loop_mod(c->w, c->fd, WHARF_EV_READ);
     if (keep)
         process_buffer(c);
@@ -1071,6 +1076,19 @@ static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg
     process_buffer(c);
 }
 
+/* While draining, an idle keep-alive connection is closed only after it
+ * stayed idle this long: a busy client's next request is usually already
+ * on its way, and closing under it would fail that request.  It gets its
+ * answer with "Connection: close" instead. */
+#define DRAIN_IDLE_GRACE_MS 1000
+
+/* Is there a request waiting on this idle connection? */
+static bool has_pending_bytes(struct conn *c)
+{
+    char b;
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
 /* Timeouts and drain, a few times a second.  Connections whose request is
  * with the app are left alone: harakiri is what limits apps. */
 static void conn_timer(struct wharf_worker *w, void *arg)
@@ -1083,8 +1101,11 @@ static void conn_timer(struct wharf_worker *w, void *arg)
         if (c->state == C_REQUEST)
             continue;
         bool idle = c->state == C_HEAD && c->len == 0;
-        if (draining && idle) {
-            conn_shutdown(c);
+        if (draining && idle && t - c->idle_since_ms >= DRAIN_IDLE_GRACE_MS) {
+            if (has_pending_bytes(c))
+                conn_read(w, c->fd, WHARF_EV_READ, c);
+            else
+                conn_shutdown(c);
             continue;
         }
         if (c->deadline_ms && t >= c->deadline_ms) {
@@ -1157,6 +1178,7 @@ void http_accept(struct wharf_worker *w, int fd, const struct sockaddr *peer, un
     }
     c->trusted = http_peer_trusted(conf, peer);
     c->deadline_ms = wharf_now_ms(w) + conf->header_timeout_ms;
+    c->idle_since_ms = wharf_now_ms(w);
     c->next = &ws.list;
     c->prev = ws.list.prev;
     ws.list.prev->next = c;

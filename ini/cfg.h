@@ -1,5 +1,5 @@
 /*
- * ini/config.h - reading configuration sources into one ordered list of
+ * ini/cfg.h - reading configuration sources into one ordered list of
  * key = value entries, with uWSGI's semantics.  Internal to wharf (not part
  * of the plugin API).
  *
