@@ -108,7 +108,8 @@ import json
 
 def app(environ, start_response):
     if environ["PATH_INFO"].startswith("/env"):
-        keys = ("PATH_INFO", "QUERY_STRING", "REQUEST_URI", "wharf.REMOTE_USER", "wharf.TIER")
+        keys = ("PATH_INFO", "QUERY_STRING", "REQUEST_URI", "REMOTE_USER", "wharf.REMOTE_USER",
+                "wharf.TIER")
         body = json.dumps({k: environ.get(k) for k in keys}).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
@@ -144,7 +145,7 @@ def test_seed_line_with_a_python_app_that_would_fail(wharf, tmp_path):
     r = requests.get(srv.url + "/env/abc?x=1", auth=("u", "p"))
     assert r.status_code == 200, r.text
     assert r.json() == {"PATH_INFO": "/env/rewritten", "QUERY_STRING": "was=abc&x=1",
-                        "REQUEST_URI": "/env/abc?x=1", "wharf.REMOTE_USER": "u",
+                        "REQUEST_URI": "/env/abc?x=1", "REMOTE_USER": "u", "wharf.REMOTE_USER": "u",
                         "wharf.TIER": "gold"}
     assert requests.get(srv.url + "/env/abc").status_code == 401
 
