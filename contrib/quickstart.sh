@@ -17,7 +17,7 @@ BUILD_DEPS="build-essential autoconf automake pkg-config git ca-certificates
   libinih-dev libyaml-dev libpq-dev libhiredis-dev libpcre2-dev libjemalloc-dev
   python3.11-dev check clang media-types"
 RUN_DEPS="python3 python3-flask python3-alembic python3-flask-migrate python3-psycopg2
-  python3-sqlalchemy python3-redis"
+  python3-sqlalchemy python3-redis curl"
 TEST_DEPS="python3-pytest python3-requests python3-prometheus-client postgresql redis-server nginx-light procps
   curl netcat-openbsd yamllint systemd docker-compose"
 
