@@ -11,3 +11,4 @@ endif
 
 include tests/unit/core.mk
 include tests/unit/ini.mk
+include tests/unit/http.mk
