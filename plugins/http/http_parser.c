@@ -507,9 +507,12 @@ static int field_content_length(struct wharf_http_request *r,
     for (size_t i = 0; i < n; i++) {
         if (v[i] < '0' || v[i] > '9')
             return fail(r, 400, "invalid Content-Length");
-        x = x * 10 + (uint64_t)(v[i] - '0');
-        if (x > (uint64_t)INT64_MAX)
+        /* checked before the multiplication: 2^64 + 5 must not wrap
+         * around to 5 (a smuggling vector) */
+        unsigned d = (unsigned)(v[i] - '0');
+        if (x > ((uint64_t)INT64_MAX - d) / 10)
             return fail(r, 400, "Content-Length too large");
+        x = x * 10 + d;
     }
     s->cl = (int64_t)x;
     return L_OK;

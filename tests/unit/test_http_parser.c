@@ -597,6 +597,11 @@ START_TEST(content_length_errors)
     ck_status(WITH("Content-Length: \xd9\xa1\r\n"), 400); /* Arabic-Indic 1 */
     ck_status(WITH("Content-Length: 9223372036854775808\r\n"), 400);
     ck_status(WITH("Content-Length: 99999999999999999999999\r\n"), 400);
+    /* 2^64 + 5, 2^64 and 2^65 + 3 must not wrap around to 5, 0 and 3 */
+    ck_status(WITH("Content-Length: 18446744073709551621\r\n"), 400);
+    ck_status(WITH("Content-Length: 18446744073709551616\r\n"), 400);
+    ck_status(WITH("Content-Length: 36893488147419103235\r\n"), 400);
+    ck_status(WITH("Content-Length: 92233720368547758070\r\n"), 400);
     ck_status(WITH("Content-Length: 5\r\nContent-Length: 5\r\n"), 400);
     ck_status(WITH("Content-Length: 5\r\nContent-Length: 6\r\n"), 400);
     ck_status(WITH("Content-Length: 5\r\ncontent-length: 5\r\n"), 400);
