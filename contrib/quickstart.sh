@@ -32,10 +32,26 @@ deps() {
     as_root apt-get install -y -q --no-install-recommends $BUILD_DEPS $RUN_DEPS ${1:-}
 }
 
+# Builds are out of tree: _build (plain, what `serve` runs) and, for
+# `test`, _build-sanitizers (ASan/UBSan).  Autoconf refuses an out-of-tree
+# build of a source tree that was configured in place, so a developer tree
+# configured by hand is used as it is by `build`/`serve`, and `test` asks
+# for `make distclean` (it needs both builds).
+BUILD=$ROOT/_build
 build() {
     [ -x configure ] || autoreconf -fi
-    [ -f Makefile ] || ./configure --enable-werror
-    make -j"$JOBS"
+    if [ -f config.status ]; then
+        BUILD=$ROOT
+    else
+        mkdir -p _build
+        [ -f _build/Makefile ] || (cd _build && ../configure --enable-werror)
+    fi
+    make -C "$BUILD" -j"$JOBS"
+}
+
+step() {
+    echo "quickstart: $1 done in $(( $(date +%s) - step_start )) s"
+    step_start=$(date +%s)
 }
 
 case "${1:-}" in
@@ -52,21 +68,32 @@ serve)
     echo "Serving contrib/examples/flaskapp on http://127.0.0.1:8000/ (Ctrl-C stops)"
     echo "  try: curl http://127.0.0.1:8000/api/hello"
     echo
-    exec env WHARF_PLUGINS_DIR="$ROOT/plugins" ./wharf --ini contrib/examples/flaskapp/uwsgi.ini
+    exec env WHARF_PLUGINS_DIR="$BUILD/plugins" "$BUILD/wharf" --ini contrib/examples/flaskapp/uwsgi.ini
     ;;
 test)
+    if [ -f config.status ]; then
+        echo "quickstart: this source tree is configured in place; the tests build out of tree" >&2
+        echo "quickstart: (_build and _build-sanitizers): run 'make distclean' here first" >&2
+        exit 1
+    fi
     deps "$TEST_DEPS"
+    start=$(date +%s)
+    step_start=$start
     build
+    step "build"
     # 1. unit tests (plain and under ASan/UBSan) + integration tests
-    make check
+    make -C "$BUILD" -j"$JOBS" check
+    step "make check"
     # 2. the whole suite again with the server itself built with ASan/UBSan
     rm -rf _build-sanitizers
     mkdir _build-sanitizers
     (cd _build-sanitizers && ../configure --enable-werror --enable-sanitizers >/dev/null &&
-        make -j"$JOBS" >/dev/null && make check)
+        make -j"$JOBS" >/dev/null && make -j"$JOBS" check)
+    step "sanitizer build + make check"
     # 3. a short run of every fuzzer
-    make fuzz-smoke
-    echo "quickstart: all tests passed"
+    make -C "$BUILD" fuzz-smoke
+    step "fuzz-smoke"
+    echo "quickstart: all tests passed in $(( $(date +%s) - start )) s"
     ;;
 *)
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
