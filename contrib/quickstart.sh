@@ -32,23 +32,16 @@ deps() {
     as_root apt-get install -y -q --no-install-recommends $BUILD_DEPS $RUN_DEPS ${1:-}
 }
 
-# Builds are out of tree: _build (plain, what `serve` runs) and, for
-# `test`, _build-sanitizers (ASan/UBSan).  Autoconf refuses an out-of-tree
-# build of a source tree that was configured in place, so a developer tree
-# configured by hand is used as it is by `build`/`serve`, and `test` asks
-# for `make distclean` (it needs both builds).
-BUILD=$ROOT/_build
+# Builds live outside the source tree (_build, _build-sanitizers) so that
+# the plain and the sanitized build can sit side by side.
 build() {
     [ -x configure ] || autoreconf -fi
-    if [ -f config.status ]; then
-        BUILD=$ROOT
-    else
-        mkdir -p _build
-        [ -f _build/Makefile ] || (cd _build && ../configure --enable-werror)
-    fi
-    make -C "$BUILD" -j"$JOBS"
+    mkdir -p _build
+    [ -f _build/Makefile ] || (cd _build && ../configure --enable-werror)
+    make -C _build -j"$JOBS"
 }
 
+# Each step of `test` says how long it took (CI has a time limit).
 step() {
     echo "quickstart: $1 done in $(( $(date +%s) - step_start )) s"
     step_start=$(date +%s)
@@ -68,21 +61,16 @@ serve)
     echo "Serving contrib/examples/flaskapp on http://127.0.0.1:8000/ (Ctrl-C stops)"
     echo "  try: curl http://127.0.0.1:8000/api/hello"
     echo
-    exec env WHARF_PLUGINS_DIR="$BUILD/plugins" "$BUILD/wharf" --ini contrib/examples/flaskapp/uwsgi.ini
+    exec env WHARF_PLUGINS_DIR="$ROOT/_build/plugins" _build/wharf --ini contrib/examples/flaskapp/uwsgi.ini
     ;;
 test)
-    if [ -f config.status ]; then
-        echo "quickstart: this source tree is configured in place; the tests build out of tree" >&2
-        echo "quickstart: (_build and _build-sanitizers): run 'make distclean' here first" >&2
-        exit 1
-    fi
     deps "$TEST_DEPS"
     start=$(date +%s)
     step_start=$start
     build
     step "build"
     # 1. unit tests (plain and under ASan/UBSan) + integration tests
-    make -C "$BUILD" -j"$JOBS" check
+    make -C _build -j"$JOBS" check
     step "make check"
     # 2. the whole suite again with the server itself built with ASan/UBSan
     rm -rf _build-sanitizers
@@ -91,7 +79,7 @@ test)
         make -j"$JOBS" >/dev/null && make -j"$JOBS" check)
     step "sanitizer build + make check"
     # 3. a short run of every fuzzer
-    make -C "$BUILD" fuzz-smoke
+    make -C _build fuzz-smoke
     step "fuzz-smoke"
     echo "quickstart: all tests passed in $(( $(date +%s) - start )) s"
     ;;

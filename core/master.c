@@ -961,7 +961,9 @@ static void summary(struct wharf_server *s)
         if (s->listeners[i].fd >= 0)
             n += (size_t)snprintf(socks + n, n < sizeof socks ? sizeof socks - n : 0, "%s%s",
                                   n ? " " : "", s->listeners[i].address);
-#ifdef WHARF_WITH_JEMALLOC
+#if defined(__SANITIZE_ADDRESS__)
+    const char *alloc = "AddressSanitizer (sanitizer build)";
+#elif defined(WHARF_WITH_JEMALLOC)
     const char *alloc = "jemalloc " WHARF_JEMALLOC_VERSION;
 #else
     const char *alloc = "glibc malloc";

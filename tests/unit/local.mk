@@ -11,4 +11,5 @@ endif
 
 include tests/unit/core.mk
 include tests/unit/ini.mk
+include tests/unit/static.mk
 include tests/unit/http.mk

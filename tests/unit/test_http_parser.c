@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #ifndef WHARF_TEST_SRCDIR
 #define WHARF_TEST_SRCDIR "."
