@@ -109,6 +109,8 @@ def test_version_names_the_allocator(tmp_path):
         # and it really is linked in
         ldd = subprocess.run(["ldd", WHARF], capture_output=True, text=True).stdout
         assert "libjemalloc" in ldd
+    elif re.search(r"^CFLAGS = .*-fsanitize=address", open(os.path.join(BUILDDIR, "Makefile")).read(), re.M):
+        assert "allocator: AddressSanitizer" in first
     else:
         assert "allocator: glibc malloc" in first
     assert f"plugins-dir: {FIXTURES}" in r.stdout

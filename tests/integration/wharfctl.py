@@ -21,7 +21,7 @@ PYTHON = "/usr/bin/python3"
 
 # Lines that mean the server itself is broken, whatever the test expects.
 FATAL_PATTERNS = [
-    re.compile(r"AddressSanitizer"),
+    re.compile(r"AddressSanitizer:"),       # reports, not the startup summary line
     re.compile(r"LeakSanitizer"),
     re.compile(r"runtime error:"),          # UBSan
     re.compile(r"out of memory"),
