@@ -13,6 +13,7 @@ plugin (tests/fixtures/plugins/hostile.c): GET /big (a large body from the
 event loop), /big-app (the same from the APP phase), /echo (an APP handler
 that reads the whole body) and /noread (one that never reads it).
 """
+import json
 import os
 import re
 import resource
@@ -733,6 +734,32 @@ def test_slow_reader_loop_response(wharf, plugins_env):
     get_ok(srv)
 
 
+def test_slow_reader_static_file(wharf, plugins_env, tmp_path):
+    """The same with a 64 MB static file (sendfile from the loop): three
+    stalled readers cost neither the other clients nor memory, and are
+    dropped after socket-timeout."""
+    www = tmp_path / "www"
+    www.mkdir()
+    with open(www / "big.bin", "wb") as f:
+        f.truncate(64 << 20)
+    srv = start(wharf, plugins_env, {"static-map": f"/s={www}", "socket-timeout": "2"})
+    worker = srv.worker_pids()[0]
+    rss0 = rss_kib(worker)
+    stalled = [open_and_stall(srv, "/s/big.bin") for _ in range(3)]
+    for _ in range(20):
+        get_ok(srv, timeout=1)
+    assert rss_kib(worker) - rss0 < 16 << 10, "the stalled responses are being buffered in memory"
+    srv.wait_log(r"client 127\.0\.0\.1: no progress for 2000 ms: closing", timeout=10, count=3)
+    for s in stalled:
+        s.close()
+    get_ok(srv)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+
+
 def test_slow_reader_app_response(wharf, plugins_env):
     """The same from the APP phase (blocking writes on an app thread): with
     threads = 2 one thread waits on the slow reader, the other serves."""
@@ -836,6 +863,156 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- a real WSGI app
+
+APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps")
+
+
+def wsgi_options(**kw):
+    """The python plugin's test app (tests/integration/apps/pepapp.py)."""
+    opts = {"processes": 1, "pythonpath": APPS, "module": "pepapp"}
+    opts.update({k.replace("_", "-"): v for k, v in kw.items()})
+    return opts
+
+
+def test_wsgi_environ_cannot_be_spoofed(wharf):
+    """Header names with '_' never reach the environ (X_Forwarded_For would
+    become HTTP_X_FORWARDED_FOR, as if a trusted proxy had set it), and
+    X-Forwarded-For from a peer outside forwarded-allow-ips is ignored."""
+    srv = wharf(wsgi_options(forwarded_allow_ips="10.9.8.7"))
+    s = srv.connect()
+    s.sendall(b"GET /env HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\n"
+              b"X-Forwarded-For: 7.7.7.7\r\nX-Forwarded-Proto: https\r\nContent_Length: 5\r\n"
+              b"Transfer_Encoding: chunked\r\nX_Real_IP: 6.6.6.6\r\n\r\n")
+    resps, _, _ = read_responses(s, 1)
+    s.close()
+    env = {k: v[1] for k, v in json.loads(resps[0].body).items()}
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["HTTP_X_FORWARDED_FOR"] == "7.7.7.7"  # passed on as data, not trusted
+    assert "HTTP_X_REAL_IP" not in env and "HTTP_TRANSFER_ENCODING" not in env
+    assert env.get("CONTENT_LENGTH", "") in ("", "0")
+    assert not any("6.6.6.6" in str(v) for v in env.values())
+
+
+def test_wsgi_expect_100_continue(wharf):
+    """With a WSGI app: 100 only once the app reads wsgi.input; an app that
+    answers without reading gets its answer out at once, and the
+    connection closes (the held-back body must not be read as a request)."""
+    srv = wharf(wsgi_options())
+    s = srv.connect()
+    s.sendall(b"POST /input/read HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+    resps, _, _ = read_responses(s, 1)
+    assert resps[0].status == 100
+    s.sendall(b"hello")
+    resps, closed, _ = read_responses(s, 1)
+    assert resps[0].status == 200 and b'"len": 5' in resps[0].body and not closed
+    s.close()
+    s = srv.connect()
+    s.sendall(b"POST /input/ignore HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+    resps, closed, _ = read_responses(s, None)
+    assert [(r.status, r.body) for r in resps] == [(200, b"did not read the body")]
+    assert resps[0].headers["connection"] == "close" and closed
+    s.close()
+
+
+def test_wsgi_smuggled_body_never_reaches_the_app(wharf):
+    """A chunked body with a bad chunk, read by the app: the client gets
+    400 and the close, the request pipelined behind it is not run.  (The
+    app sees wsgi.input raise; pepapp does not catch it, so the python
+    plugin logs it as an app error.)"""
+    srv = wharf(wsgi_options(), allowed_errors=[
+        r"POST /input/read: unhandled exception in the app: OSError: cannot read the request body"])
+    data = (b"POST /input/read HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n5;\nxx\r\n0\r\n\r\n" + SMUGGLED)
+    resps, closed = exchange(srv, data)
+    assert [r.status for r in resps] == [400] and closed
+    assert not access_logged(srv, "/smuggled")
+    srv.wait_log(r'"POST /input/read HTTP/1.1" 400 ')
+    assert requests.get(srv.url + "/hello", timeout=5).text == "Hello, World!\n"
+
+
+# ---------------------------------------------------------------- path traversal
+
+# The static plugin's own set (tests/integration/test_static.py), run here
+# again through a server that also maps "/" (so a traversal that escapes
+# one map cannot land in another) plus the cases below.  Expected: 403
+# refused by the static plugin, 404 nothing there, 400 refused by the
+# parser; never the secret, and (except after a 400) the same keep-alive
+# connection goes on serving.
+from test_static import SECRET, TRAVERSALS as STATIC_TRAVERSALS  # noqa: E402
+
+MORE_TRAVERSALS = [
+    ("/../outside/secret.txt", 403),                   # through the "/" map
+    ("/%2e%2e/outside/secret.txt", 403),
+    ("/%2e%2E%2foutside%2fsecret.txt", 403),
+    ("/s/..\\outside\\secret.txt", 403),            # raw backslashes
+    ("/s/sub/..", 403),                                # ".." that stays inside: still refused
+    ("/s/hello.txt/..", 403),
+    ("/s/%2e%2e", 403),
+    ("/s/..%2f..%2f..%2f..%2fetc%2fpasswd", 403),
+    ("http://x/s/%2e%2e/outside/secret.txt", 403),      # absolute-form, encoded
+    ("/s/....", 404),                                  # a name, not a traversal
+    ("/s/%ef%bc%8e%ef%bc%8e/outside/secret.txt", 404),  # fullwidth dots
+    ("/s/up/secret.txt", 403),                         # relative symlink out
+    ("/s/loop", 404),                                  # symlink loop: ELOOP
+    ("/s/zero", 404),                                  # symlink to a device: not a regular file
+    ("/s/fifo", 404),                                  # a FIFO: never opened (would block)
+    ("/s/hello.txt/", 404),                            # a file used as a directory
+    ("/s/hello.txt%00.png", 400),                      # NUL truncation
+    ("/s/hello.txt\x00.png", 400),                     # raw NUL
+    ("/s/" + "x" * 5000, 404),                         # longer than NAME_MAX
+    ("/s/" + "sub/" * 1500 + "hello.txt", 404),        # longer than PATH_MAX
+    ("/s/" + "./" * 3000 + "hello.txt", 404),
+]
+
+
+@pytest.fixture(scope="module")
+def traversal_srv(tmp_path_factory, plugins_env):
+    root = tmp_path_factory.mktemp("traversal")
+    www = root / "www"
+    (www / "sub").mkdir(parents=True)
+    (www / "hello.txt").write_bytes(b"hello\n")
+    (www / "sub" / "index.html").write_bytes(b"sub\n")
+    outside = root / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(SECRET + b"\n")
+    os.symlink(outside / "secret.txt", www / "out-link.txt")
+    os.symlink(outside, www / "dirlink")
+    os.symlink("../outside", www / "up")
+    os.symlink("loop", www / "loop")
+    os.symlink("/dev/zero", www / "zero")
+    os.mkfifo(www / "fifo")
+    srv = Wharf(root, env=plugins_env, options=[
+        ("processes", 1), ("buffer-size", "64k"),
+        ("static-map", f"/s={www}"), ("static-map", f"/={www}")]).start()
+    yield srv
+    try:
+        srv.stop()
+    finally:
+        srv.kill_group()
+    srv.check_log()
+
+
+@pytest.mark.parametrize("target,status", STATIC_TRAVERSALS + MORE_TRAVERSALS,
+                         ids=[t[:60] for t, _ in STATIC_TRAVERSALS + MORE_TRAVERSALS])
+def test_path_traversal(traversal_srv, target, status):
+    srv = traversal_srv
+    s = srv.connect()
+    s.sendall(f"GET {target} HTTP/1.1\r\nHost: a\r\n\r\n".encode("latin-1"))
+    resps, closed, _ = read_responses(s, 1)
+    assert [r.status for r in resps] == [status], resps
+    assert SECRET not in resps[0].body and b"root:" not in resps[0].body
+    if status == 400:
+        assert resps[0].headers["connection"] == "close"
+    else:
+        s.sendall(b"GET /s/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n")
+        resps, _, _ = read_responses(s, 1)
+        assert (resps[0].status, resps[0].body) == (200, b"hello\n")
+    s.close()
+    srv.check_log()
 
 
 # ---------------------------------------------------------------- the harness itself
