@@ -19,7 +19,7 @@ BUILD_DEPS="build-essential autoconf automake pkg-config git ca-certificates
 RUN_DEPS="python3 python3-flask python3-alembic python3-flask-migrate python3-psycopg2
   python3-sqlalchemy python3-redis"
 TEST_DEPS="python3-pytest python3-requests python3-prometheus-client postgresql redis-server nginx-light procps
-  curl netcat-openbsd yamllint"
+  curl netcat-openbsd yamllint systemd docker-compose"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

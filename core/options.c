@@ -52,7 +52,8 @@ int wharf_options_register(struct wharf_options *o, const struct wharf_option *t
         if (type < WHARF_OPT_STRING || type > WHARF_OPT_ALIAS ||
             ((row->type & WHARF_OPT_LIST) && type != WHARF_OPT_STRING &&
              type != WHARF_OPT_ADDRESS) ||
-            ((row->type & WHARF_OPT_LISTEN) && type != WHARF_OPT_ADDRESS)) {
+            ((row->type & WHARF_OPT_LISTEN) && type != WHARF_OPT_ADDRESS) ||
+            ((row->type & WHARF_OPT_ACTION) && type != WHARF_OPT_BOOL)) {
             wharf_log(WHARF_LOG_ERROR, "option '%s' of '%s' has an invalid type %#x",
                       row->name, owner_name, row->type);
             return -1;

@@ -84,9 +84,9 @@ static const struct wharf_option migrate_options[] = {
       "how long to wait while another process holds the migration lock", 0, 86400000 },
     { "migrate-ready", WHARF_OPT_BOOL, OPT(ready), "false",
       "readiness fails until the database is at the head revision (or newer)", 0, 0 },
-    { "migrate", WHARF_OPT_BOOL, OPT(run_now), "false",
+    { "migrate", WHARF_OPT_BOOL | WHARF_OPT_ACTION, OPT(run_now), "false",
       "(command line) run the migrations and exit 0, or 1 on failure", 0, 0 },
-    { "migrate-status", WHARF_OPT_BOOL, OPT(status), "false",
+    { "migrate-status", WHARF_OPT_BOOL | WHARF_OPT_ACTION, OPT(status), "false",
       "(command line) print the current and head revisions and exit", 0, 0 },
     WHARF_OPTIONS_END
 };

@@ -311,3 +311,30 @@ def test_readiness_follows_a_database_restart(ready_server, job, postgres):
     finally:
         postgres.start()
     wait_ready(srv, 200)
+
+
+def test_migrate_job_runs_beside_the_server_using_the_same_ini(wharf, postgres, tmp_path):
+    """The Kubernetes Job / systemd ExecStartPre form: `wharf --ini app.ini
+    --migrate` with the very ini the running server uses.  The job binds
+    nothing, leaves the server's pidfile alone and does not import the app
+    (whose module does not even exist here)."""
+    db = postgres.new_database()
+    pidfile = tmp_path / "app.pid"
+    srv = wharf({"migrate-dsn": postgres.dsn(db), "migrate-dir": MIGRATIONS,
+                 "pidfile": str(pidfile), "healthz": "/healthz"})
+    server_pid = pidfile.read_text().strip()
+    assert server_pid == str(srv.pid)
+
+    with_app = srv.ini_path + ".app.ini"
+    with open(srv.ini_path) as f, open(with_app, "w") as g:
+        g.write(f.read() + "module = no_such_module_anywhere:app\n")
+    r = subprocess.run([srv.command()[0], "--ini", with_app, "--migrate"], env=srv.env,
+                       capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    no_password(out)
+    assert r.returncode == 0, out
+    assert f"migrated base -> {HEAD}" in out
+    assert "Address already in use" not in out and "no_such_module" not in out
+    assert pidfile.read_text().strip() == server_pid
+    assert version(postgres, db) == HEAD
+    assert requests.get(srv.url + "/healthz/live", timeout=5).status_code == 200
