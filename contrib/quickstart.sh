@@ -46,6 +46,12 @@ build() {
     make -C _build -j"$JOBS"
 }
 
+# Each step of `test` says how long it took (CI has a time limit).
+step() {
+    echo "quickstart: $1 done in $(( $(date +%s) - step_start )) s"
+    step_start=$(date +%s)
+}
+
 case "${1:-}" in
 deps)
     deps "$TEST_DEPS"
@@ -64,17 +70,23 @@ serve)
     ;;
 test)
     deps "$TEST_DEPS"
+    start=$(date +%s)
+    step_start=$start
     build
+    step "build"
     # 1. unit tests (plain and under ASan/UBSan) + integration tests
-    make -C _build check
+    make -C _build -j"$JOBS" check
+    step "make check"
     # 2. the whole suite again with the server itself built with ASan/UBSan
     rm -rf _build-sanitizers
     mkdir _build-sanitizers
     (cd _build-sanitizers && ../configure --enable-werror --enable-sanitizers $PLUGINS >/dev/null &&
-        make -j"$JOBS" >/dev/null && make check)
+        make -j"$JOBS" >/dev/null && make -j"$JOBS" check)
+    step "sanitizer build + make check"
     # 3. a short run of every fuzzer
     make -C _build fuzz-smoke
-    echo "quickstart: all tests passed"
+    step "fuzz-smoke"
+    echo "quickstart: all tests passed in $(( $(date +%s) - start )) s"
     ;;
 *)
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'

@@ -428,8 +428,10 @@ int wharf_config_load(struct wharf_server *s, int argc, char **argv, char **envp
     /* plugins-dir may come from the environment before anything is read, so
      * that the command-line parser can ask plugins which options are flags */
     const char *envdir = getenv("WHARF_PLUGINS_DIR");
-    if (envdir && *envdir)
+    if (envdir && *envdir) {
+        free(s->conf.plugins_dir); /* the default's copy */
         s->conf.plugins_dir = wharf_xstrdup(envdir);
+    }
 
     struct wharf_cfg cfg;
     wharf_cfg_init(&cfg);

@@ -386,6 +386,9 @@ struct wharf_worker {
     pthread_t loop_thread;
     uint32_t next_gen;
     bool listeners_closed;
+    int64_t accept_resume_ms; /* accepting paused (out of fds) until then; 0 = not */
+    int64_t accept_warned_ms; /* last "cannot accept" warning, 0 = never */
+    unsigned long accept_failures; /* failed accepts since that warning */
 };
 
 /* The worker of this process (NULL in the master). */

@@ -236,6 +236,54 @@ void wharf_loop_fire_timers_now(struct wharf_worker *w)
 
 /* ------------------------------------------------------------ accept */
 
+/*
+ * Out of file descriptors (EMFILE/ENFILE) or kernel memory: the connection
+ * stays in the backlog, so the level-triggered listener would wake the loop
+ * again at once -- a busy loop writing one warning per turn (hundreds of
+ * thousands of log lines a second under a connection flood).  Instead the
+ * listeners are taken out of epoll for ACCEPT_PAUSE_MS (nginx does the
+ * same), and the warning is written at most once a second with the number
+ * of failures it stands for.  Connections already open are served
+ * meanwhile; once some close, accepting works again.
+ */
+#define ACCEPT_PAUSE_MS 100
+
+static void on_listener(struct wharf_worker *w, int fd, unsigned events, void *arg);
+
+static void pause_accepting(struct wharf_worker *w, const struct wharf_listener *l, int err)
+{
+    w->accept_failures++;
+    if (!w->accept_warned_ms || w->now_ms - w->accept_warned_ms >= 1000) {
+        wharf_log(WHARF_LOG_WARN, "accept on %s: %s: not accepting for %d ms (%lu failure(s) since the last warning)",
+                  l->address, strerror(err), ACCEPT_PAUSE_MS, w->accept_failures);
+        w->accept_warned_ms = w->now_ms;
+        w->accept_failures = 0;
+    }
+    if (w->accept_resume_ms)
+        return;
+    for (size_t i = 0; i < w->server->nlisteners; i++) {
+        int fd = w->server->listeners[i].fd;
+        struct wharf_fd_entry *e = fd >= 0 ? entry(w, fd) : NULL;
+        if (e && e->used && !e->is_client && e->cb == on_listener) {
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+            e->used = false;
+        }
+    }
+    w->accept_resume_ms = w->now_ms + ACCEPT_PAUSE_MS;
+}
+
+static void resume_accepting(struct wharf_worker *w)
+{
+    w->accept_resume_ms = 0;
+    if (w->draining || w->listeners_closed)
+        return;
+    for (size_t i = 0; i < w->server->nlisteners; i++) {
+        const struct wharf_listener *l = &w->server->listeners[i];
+        if (l->fd >= 0 && l->on_accept && !entry(w, l->fd)->used)
+            wharf_loop_add_listener(w, (int)i);
+    }
+}
+
 static void on_listener(struct wharf_worker *w, int fd, unsigned events, void *arg)
 {
     (void)events;
@@ -254,7 +302,9 @@ static void on_listener(struct wharf_worker *w, int fd, unsigned events, void *a
                 entry(w, fd)->used = false;
                 return;
             }
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accepting(w, l, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
                 wharf_log(WHARF_LOG_WARN, "accept on %s: %s", l->address, strerror(errno));
             return;
         }
@@ -338,6 +388,8 @@ static int next_timeout(struct wharf_worker *w)
     for (size_t i = 0; i < w->ntimers; i++)
         if (w->timers[i].next_ms < best)
             best = w->timers[i].next_ms;
+    if (w->accept_resume_ms && w->accept_resume_ms < best)
+        best = w->accept_resume_ms;
     int64_t d = best - w->now_ms;
     return d < 0 ? 0 : (int)d;
 }
@@ -383,5 +435,7 @@ void wharf_loop_run(struct wharf_worker *w)
             e->cb(w, fd, ev, e->arg);
         }
         fire_due_timers(w);
+        if (w->accept_resume_ms && w->now_ms >= w->accept_resume_ms)
+            resume_accepting(w);
     }
 }

@@ -35,6 +35,10 @@ _Static_assert(sizeof(struct wharf_http_header) == sizeof(struct wharf_header) &
                        offsetof(struct wharf_header, value_len),
                "the parser's header layout must match wharf.h");
 
+/* Lingering close: how long to keep reading (and dropping) what a client
+ * still sends after we answered it with an error and shut our side. */
+#define LINGER_MS 2000
+
 /* Room after the head for body bytes and pipelined requests. */
 #define BODY_ROOM 16384
 #define MAX_INLINE_DRAIN (1u << 20)
@@ -45,6 +49,8 @@ enum conn_state {
     C_FLUSH,     /* response done, queued output being flushed */
     C_DISCARD,   /* throwing away an unread request body */
     C_CLOSING,   /* flushing the last bytes, then close */
+    C_LINGER,    /* response sent, write side shut: dropping what the
+                    client still sends, then close (RFC 9112 9.6) */
 };
 
 struct out_seg {
@@ -90,6 +96,8 @@ struct conn {
     bool resp_chunked;
     bool resp_close;            /* close after this response */
     bool resp_complete;         /* last piece written */
+    bool linger;                /* close with conn_linger(): the client may
+                                   still be sending (error, unread body) */
     bool detached;
     int64_t resp_left;          /* Content-Length bytes still to send, -1 */
 
@@ -109,6 +117,8 @@ struct worker_state {
     struct wharf_worker *w;
     struct conn list;           /* sentinel */
     unsigned count;
+    unsigned long refused;      /* over max-connections since the last warning */
+    int64_t refused_warned_ms;
 };
 
 static struct worker_state ws;
@@ -166,12 +176,58 @@ static void conn_close(struct conn *c)
     conn_free(c);
 }
 
-/* Close gracefully: stop writing, keep reading briefly so the peer's last
- * bytes do not turn our close into an RST that eats our response. */
+/* Close after a complete exchange: FIN, then close. */
 static void conn_shutdown(struct conn *c)
 {
     shutdown(c->fd, SHUT_WR);
     conn_close(c);
+}
+
+/*
+ * Close when the client may still be sending (we refused its request, or
+ * did not read its body): closing a socket with unread input makes the
+ * kernel send an RST, and an RST that reaches the client before it read our
+ * response destroys that response in its receive buffer -- the client sees
+ * "connection reset" instead of 400/413.  So, as RFC 9112 9.6 asks (and
+ * nginx's lingering_close does), shut the write side only, read and drop
+ * whatever still comes for up to LINGER_MS, and close on the client's FIN
+ * or at that deadline.  Bounded in time; costs one fd meanwhile.
+ */
+static void conn_linger(struct conn *c)
+{
+    if (shutdown(c->fd, SHUT_WR) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->state = C_LINGER;
+    c->deadline_ms = now(c) + LINGER_MS;
+    wharf_loop_mod(c->w, c->fd, WHARF_EV_READ);
+}
+
+static void conn_finish(struct conn *c)
+{
+    if (c->linger)
+        conn_linger(c);
+    else
+        conn_shutdown(c);
+}
+
+/* C_LINGER: drop input until EOF (or an error), a bounded amount per
+ * wake-up so one client cannot hog the loop. */
+static void linger_read(struct conn *c)
+{
+    char sink[16384];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read(c->fd, sink, sizeof sink);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        conn_close(c);
+        return;
+    }
 }
 
 /* ------------------------------------------------------------ output */
@@ -357,6 +413,7 @@ static void send_error(struct conn *c, int status, const char *why)
                      "%.*s\n",
                      (int)strlen(status_line(status)), status_line(status), rlen + 1, (int)rlen, reason);
     wharf_log(WHARF_LOG_INFO, "%d to %s: %s", status, c->peer, why);
+    c->linger = true;
     struct iovec iov = { head, (size_t)n };
     ssize_t w = try_writev(c, &iov, 1);
     if (w >= 0 && (size_t)w < (size_t)n && queue_iov(c, &iov, 1, (size_t)w) == 0) {
@@ -365,7 +422,7 @@ static void send_error(struct conn *c, int status, const char *why)
         wharf_loop_mod(c->w, c->fd, WHARF_EV_WRITE);
         return;
     }
-    conn_shutdown(c);
+    conn_linger(c);
 }
 
 /* ------------------------------------------------------------ response head */
@@ -408,6 +465,12 @@ static size_t build_head(struct conn *c, struct wharf_request *r, bool last, siz
             c->resp_close = true;
     }
     if (r->close_connection || wharf_worker_draining(c->w) || c->conf->keepalive_ms == 0)
+        c->resp_close = true;
+    /* A body that was not read and will not be drained (held back behind
+     * "Expect: 100-continue", or too big to read and drop): t_done()
+     * closes the connection after this response, so the head says so. */
+    if (!c->body_done && ((c->expect_continue && !c->sent_continue) ||
+                          (!c->chunked && c->body_left > (c->body_end - c->body_pos) + MAX_INLINE_DRAIN)))
         c->resp_close = true;
     if (cl >= 0 && !bodyless)
         c->resp_left = r->head_only ? -1 : cl;
@@ -458,6 +521,7 @@ static int replace_with_error(struct conn *c, struct wharf_request *r)
         return -1;
     c->head_sent = true;
     r->head_sent = true;
+    r->status = c->body_error; /* what the client gets: access log, metrics */
     c->resp_close = true;
     c->resp_complete = true;
     char head[256];
@@ -788,13 +852,14 @@ static void t_done(struct wharf_request *r)
         }
     }
     if (close_now) {
+        c->linger = !c->body_done; /* the client may still send it */
         if (c->out_head) {
             c->state = C_CLOSING;
             c->deadline_ms = now(c) + c->conf->socket_timeout_ms;
             wharf_loop_mod(c->w, c->fd, WHARF_EV_WRITE);
             return;
         }
-        conn_shutdown(c);
+        conn_finish(c);
         return;
     }
     if (c->state == C_DISCARD) {
@@ -938,7 +1003,16 @@ static void process_buffer(struct conn *c)
                     sink, sizeof sink, &produced);
                 c->body_pos += used;
                 if (res == WHARF_HTTP_ERROR) {
-                    conn_shutdown(c);
+                    wharf_log(WHARF_LOG_INFO, "%d to %s: unread request body: %s: closing", c->chunk.status,
+                              c->peer, c->chunk.reason);
+                    c->linger = true;
+                    if (c->out_head) { /* the response is still on its way */
+                        c->state = C_CLOSING;
+                        c->deadline_ms = now(c) + c->conf->socket_timeout_ms;
+                        wharf_loop_mod(c->w, c->fd, WHARF_EV_WRITE);
+                        return;
+                    }
+                    conn_linger(c);
                     return;
                 }
                 if (res == WHARF_HTTP_COMPLETE)
@@ -1023,6 +1097,10 @@ static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg
     struct conn *c = arg;
     if (c->detached)
         return;
+    if (c->state == C_LINGER) {
+        linger_read(c);
+        return;
+    }
     if (events & WHARF_EV_WRITE) {
         int r = flush_queue(c);
         if (r < 0) {
@@ -1031,7 +1109,7 @@ static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg
         }
         if (r == 1) {
             if (c->state == C_CLOSING) {
-                conn_shutdown(c);
+                conn_finish(c);
                 return;
             }
             if (c->state == C_FLUSH) {
@@ -1111,7 +1189,9 @@ static void conn_timer(struct wharf_worker *w, void *arg)
             continue;
         }
         if (c->deadline_ms && t >= c->deadline_ms) {
-            if (c->state == C_HEAD && !idle)
+            if (c->state == C_LINGER)
+                conn_close(c);
+            else if (c->state == C_HEAD && !idle)
                 send_error(c, 408, "request head not received within http-timeout");
             else if (idle)
                 conn_close(c);
@@ -1131,6 +1211,17 @@ void http_accept(struct wharf_worker *w, int fd, const struct sockaddr *peer, un
     struct http_listener *l = arg;
     struct http_conf *conf = l->conf;
     if (conf->max_connections > 0 && ws.count >= (unsigned)conf->max_connections) {
+        /* tell the operator, at most once a second */
+        ws.refused++;
+        int64_t t = wharf_now_ms(w);
+        if (!ws.refused_warned_ms || t - ws.refused_warned_ms >= 1000) {
+            wharf_log(WHARF_LOG_WARN,
+                      "max-connections = %ld reached in worker %u: new connections are closed "
+                      "(%lu since the last warning)",
+                      conf->max_connections, wharf_worker_id(w), ws.refused);
+            ws.refused_warned_ms = t;
+            ws.refused = 0;
+        }
         close(fd);
         return;
     }

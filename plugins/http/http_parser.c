@@ -78,6 +78,42 @@ static inline bool ci_eq(const unsigned char *a, const char *lower, size_t n)
     return true;
 }
 
+/*
+ * uri-host [ ":" port ] (RFC 9110 4.2.3 / 7.2, RFC 3986 3.2.2): an
+ * IP-literal in brackets, or a reg-name / IPv4 address, then an optional
+ * port of digits.  Every byte is already known to be a C_HOST character;
+ * what is checked here is the shape: brackets only around the whole
+ * IP-literal, at most one ':' outside them, '%' only as %XX.  An empty
+ * value is a valid (empty) reg-name.
+ */
+static bool valid_authority(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    if (n && p[0] == '[') {
+        for (i = 1; i < n && p[i] != ']'; i++)
+            if (p[i] == '[' || p[i] == '%')
+                return false;
+        if (i == n || i == 1)
+            return false; /* no ']' or "[]" */
+        i++;
+    } else {
+        for (; i < n && p[i] != ':'; i++) {
+            if (p[i] == '[' || p[i] == ']')
+                return false;
+            if (p[i] == '%' && (n - i < 3 || !IS(p[i + 1], C_HEX) || !IS(p[i + 2], C_HEX)))
+                return false;
+        }
+    }
+    if (i == n)
+        return true;
+    if (p[i] != ':')
+        return false;
+    for (i++; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    return true;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Scanners (SSE2 where available; 16 bytes per step, never reading past   */
 /* `end`)                                                                   */
@@ -336,6 +372,8 @@ static int parse_target(struct wharf_http_request *r, const unsigned char *b,
         }
         if (p == a0)
             return fail(r, 400, "empty host in request-target");
+        if (!valid_authority(a0, (size_t)(p - a0)))
+            return fail(r, 400, "invalid host in request-target");
         s->absolute = 1;
         s->auth_start = (size_t)(a0 - b);
         s->auth_len = (size_t)(p - a0);
@@ -507,9 +545,12 @@ static int field_content_length(struct wharf_http_request *r,
     for (size_t i = 0; i < n; i++) {
         if (v[i] < '0' || v[i] > '9')
             return fail(r, 400, "invalid Content-Length");
-        x = x * 10 + (uint64_t)(v[i] - '0');
-        if (x > (uint64_t)INT64_MAX)
+        /* checked before the multiplication: 2^64 + 5 must not wrap
+         * around to 5 (a smuggling vector) */
+        unsigned d = (unsigned)(v[i] - '0');
+        if (x > ((uint64_t)INT64_MAX - d) / 10)
             return fail(r, 400, "Content-Length too large");
+        x = x * 10 + d;
     }
     s->cl = (int64_t)x;
     return L_OK;
@@ -593,6 +634,8 @@ static int field_semantics(struct wharf_http_request *r,
             for (size_t i = 0; i < h->value_len; i++)
                 if (!IS(v[i], C_HOST))
                     return fail(r, 400, "invalid Host field");
+            if (!valid_authority(v, h->value_len))
+                return fail(r, 400, "invalid Host field");
             r->has_host = true;
             if (!s->absolute) {
                 r->host = h->value;

@@ -799,7 +799,9 @@ static int rs_setup(struct wharf_server *s, void *confp)
     bool ok = false;
     for (size_t i = 0; i < 3; i++)
         if (c->samesite && !strcasecmp(c->samesite, ss[i])) {
-            c->samesite = (char *)ss[i];
+            /* canonical case, in place: the string is the core's (same
+             * length, as strcasecmp() matched) */
+            memcpy(c->samesite, ss[i], strlen(ss[i]));
             ok = true;
         }
     if (!ok) {

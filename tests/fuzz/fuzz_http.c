@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz_check.h"
 
@@ -87,6 +88,39 @@ static bool is_tchar(unsigned char c)
            (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+/* Framing as an independent reader sees it: Transfer-Encoding decides
+ * alone, else exactly one Content-Length of digits whose value fits in
+ * int64 (compared digit by digit, so no wrap-around can hide). */
+static void check_framing(const struct wharf_http_request *q)
+{
+    const struct wharf_http_header *cl = NULL;
+    int ncl = 0, nte = 0;
+    for (size_t i = 0; i < q->header_count; i++) {
+        if (strcasecmp(q->headers[i].name, "content-length") == 0) {
+            ncl++;
+            cl = &q->headers[i];
+        } else if (strcasecmp(q->headers[i].name, "transfer-encoding") == 0) {
+            nte++;
+        }
+    }
+    CHECK(q->chunked == (nte > 0));
+    CHECK(ncl <= 1 && !(ncl && nte));
+    if (!cl) {
+        CHECK(q->content_length == -1);
+        return;
+    }
+    static const char max[] = "9223372036854775807";
+    const char *v = cl->value;
+    while (*v == '0' && v[1])
+        v++;
+    size_t n = strlen(v);
+    CHECK(n > 0 && strspn(v, "0123456789") == n);
+    CHECK(n < sizeof max - 1 || (n == sizeof max - 1 && strcmp(v, max) <= 0));
+    char digits[24];
+    snprintf(digits, sizeof digits, "%lld", (long long)q->content_length);
+    CHECK(strcmp(v, digits) == 0);
+}
+
 /* Results that must hold for any COMPLETE head. */
 static void check_complete(const struct run *r, const char *buf, size_t n,
                            const struct wharf_http_limits *lim)
@@ -145,6 +179,7 @@ static void check_complete(const struct run *r, const char *buf, size_t n,
         CHECK((uint64_t)q->content_length <= lim->max_body);
     if (q->expect_continue)
         CHECK(q->version == 11);
+    check_framing(q);
 }
 
 /* Two runs over the same input must agree on everything. */

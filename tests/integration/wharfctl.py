@@ -94,9 +94,15 @@ class Wharf:
         self.env = server_environ()
         self.env["WHARF_PLUGINS_DIR"] = PLUGINS_DIR
         # sanitizer builds: report and stop at the first error; Python's own
-        # allocations are not leaks of ours
-        self.env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0:halt_on_error=1")
-        self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        # allocations are not leaks of ours.  Reports go to files of their
+        # own (<tmpdir>/sanitizer-report.<pid>), so none is lost whatever
+        # the process did with its stderr (a worker's log redirection, a
+        # daemonized child); check_log() fails the test if one appears.
+        self.report_prefix = os.path.join(self.tmpdir, "sanitizer-report")
+        self.env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0:halt_on_error=1:"
+                            f"log_path={self.report_prefix}")
+        self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:"
+                            f"log_path={self.report_prefix}")
         if env:
             self.env.update(env)
         # env={"NAME": None} removes NAME (e.g. WHARF_PLUGINS_DIR)
@@ -187,8 +193,22 @@ class Wharf:
         return wait_for(lambda: len(rx.findall(self.log())) >= count, timeout,
                         what=f"log line matching {pattern!r}")
 
+    def sanitizer_reports(self):
+        """Sanitizer report files written by any process of this server."""
+        d = os.path.dirname(self.report_prefix)
+        base = os.path.basename(self.report_prefix) + "."
+        return sorted(os.path.join(d, n) for n in os.listdir(d) if n.startswith(base))
+
     def check_log(self):
-        """Fail on sanitizer reports and on ERROR lines the test did not allow."""
+        """Fail on sanitizer reports (report files or lines in the log) and on
+        ERROR lines the test did not allow."""
+        reports = self.sanitizer_reports()
+        if reports:
+            text = ""
+            for path in reports[:3]:
+                with open(path, "rb") as f:
+                    text += f"--- {path}\n" + f.read().decode("utf-8", "replace")[-6000:]
+            raise AssertionError(f"{len(reports)} sanitizer report(s):\n{text}")
         problems = []
         for line in self.log().splitlines():
             if any(p.search(line) for p in FATAL_PATTERNS):

@@ -506,6 +506,30 @@ START_TEST(host_field)
     ck_status("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400);
     ck_status("GET / HTTP/1.1\r\nHost: a\"b\r\n\r\n", 400);
     ck_status("GET / HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n", 400);
+    /* uri-host [":" port]: the shape, not just the characters (RFC 9112
+     * 3.2: a Host with an invalid value MUST get 400) */
+    ck_status("GET / HTTP/1.1\r\nHost: a:b:c\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: a:80:80\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: ::1\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: ::1]\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: []\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: [::1]:80]\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: [[::1]]\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: a]b\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: a%2\r\n\r\n", 400);
+    ck_status("GET / HTTP/1.1\r\nHost: a%zzb\r\n\r\n", 400);
+    ck_status("GET http://a:b:c/ HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    ck_status("GET http://[::1/ HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    ck_ok("GET / HTTP/1.1\r\nHost: a:\r\n\r\n"); /* port = *DIGIT */
+    ck_ok("GET / HTTP/1.1\r\nHost: :80\r\n\r\n"); /* empty reg-name */
+    ck_ok("GET / HTTP/1.1\r\nHost: xn--caf-dma.example:8080\r\n\r\n");
+    ck_ok("GET / HTTP/1.1\r\nHost: a%41b\r\n\r\n");
+    ck_ok("GET / HTTP/1.1\r\nHost: 10.0.0.1:80\r\n\r\n");
+    ck_ok("GET / HTTP/1.1\r\nHost: [v1.x:y]\r\n\r\n");
+    ck_ok("GET / HTTP/1.1\r\nHost: a!$&'()*+,;=-._~\r\n\r\n");
     ck_ok("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
     ck_assert_str_eq(R.host, "[::1]:8080");
     ck_ok("GET / HTTP/1.1\r\nhost:  Example.COM:80 \r\n\r\n");
@@ -598,6 +622,11 @@ START_TEST(content_length_errors)
     ck_status(WITH("Content-Length: \xd9\xa1\r\n"), 400); /* Arabic-Indic 1 */
     ck_status(WITH("Content-Length: 9223372036854775808\r\n"), 400);
     ck_status(WITH("Content-Length: 99999999999999999999999\r\n"), 400);
+    /* 2^64 + 5, 2^64 and 2^65 + 3 must not wrap around to 5, 0 and 3 */
+    ck_status(WITH("Content-Length: 18446744073709551621\r\n"), 400);
+    ck_status(WITH("Content-Length: 18446744073709551616\r\n"), 400);
+    ck_status(WITH("Content-Length: 36893488147419103235\r\n"), 400);
+    ck_status(WITH("Content-Length: 92233720368547758070\r\n"), 400);
     ck_status(WITH("Content-Length: 5\r\nContent-Length: 5\r\n"), 400);
     ck_status(WITH("Content-Length: 5\r\nContent-Length: 6\r\n"), 400);
     ck_status(WITH("Content-Length: 5\r\ncontent-length: 5\r\n"), 400);
