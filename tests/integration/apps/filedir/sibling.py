@@ -1,0 +1,1 @@
+WHO = "sibling module next to app_file.py"
