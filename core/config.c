@@ -601,6 +601,18 @@ WHARF_EXPORT bool wharf_option_is_set(struct wharf_server *s, const char *option
     return d && d->set;
 }
 
+WHARF_EXPORT uint64_t wharf_list_item_seq(struct wharf_server *s, const struct wharf_list_item *item)
+{
+    for (size_t i = 0; i < s->options.count; i++) {
+        const struct wharf_optdef *d = &s->options.defs[i];
+        if (!(d->opt->type & WHARF_OPT_LIST) || !d->nitems)
+            continue;
+        if (item >= d->items && item < d->items + d->nitems)
+            return d->item_seq[item - d->items];
+    }
+    return 0;
+}
+
 WHARF_EXPORT unsigned wharf_server_processes(struct wharf_server *s)
 {
     return (unsigned)s->conf.processes;

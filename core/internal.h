@@ -68,6 +68,7 @@ struct wharf_optdef {
     bool set;                        /* given explicitly */
     /* list items as they are collected (flushed into the field at the end) */
     struct wharf_list_item *items;
+    uint64_t *item_seq;              /* each item's place in config order */
     size_t nitems, capitems;
 };
 

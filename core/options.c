@@ -20,8 +20,10 @@ void wharf_options_init(struct wharf_options *o)
 
 void wharf_options_free(struct wharf_options *o)
 {
-    for (size_t i = 0; i < o->count; i++)
+    for (size_t i = 0; i < o->count; i++) {
         free(o->defs[i].items);
+        free(o->defs[i].item_seq);
+    }
     free(o->defs);
     memset(o, 0, sizeof *o);
 }
@@ -395,9 +397,16 @@ int wharf_options_set(struct wharf_options *o, struct wharf_optdef *d, const cha
         if (d->nitems == d->capitems) {
             d->capitems = d->capitems ? d->capitems * 2 : 4;
             d->items = wharf_xrealloc(d->items, d->capitems * sizeof *d->items);
+            d->item_seq = wharf_xrealloc(d->item_seq, d->capitems * sizeof *d->item_seq);
         }
         d->items[d->nitems].value = wharf_xstrdup(value);
         d->items[d->nitems].origin = origin;
+        /* entries are applied in config order, so one counter over every
+         * list option gives one order across options (wharf_list_item_seq);
+         * process-wide because plugin defaults are applied through a
+         * sub-registry */
+        static uint64_t list_seq;
+        d->item_seq[d->nitems] = ++list_seq;
         d->nitems++;
         d->set = true;
         d->origin = origin;

@@ -53,7 +53,7 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define WHARF_ABI_MAJOR 1
-#define WHARF_ABI_MINOR 0
+#define WHARF_ABI_MINOR 1
 #define WHARF_PLUGIN_MAGIC 0x46524857u /* "WHRF" little-endian */
 
 #define WHARF_EXPORT __attribute__((visibility("default")))
@@ -266,6 +266,15 @@ WHARF_EXPORT const char *wharf_option_origin(struct wharf_server *,
 /* Whether the option was given explicitly (not just its default). */
 WHARF_EXPORT bool wharf_option_is_set(struct wharf_server *,
                                       const char *option);
+
+/* Where a list item stands among the items of every list option, in the
+ * order the config gave them (files in reading order, then environment,
+ * then command line).  For plugins whose list options form one ordered
+ * table, as uWSGI's route, route-host, route-label... do: sort the items
+ * of all of them by this number.  Master (setup); 0 when `item` is not an
+ * item of a loaded list option.  ABI 1.1. */
+WHARF_EXPORT uint64_t wharf_list_item_seq(struct wharf_server *,
+                                          const struct wharf_list_item *item);
 
 /* Number of worker processes and app threads per worker. */
 WHARF_EXPORT unsigned wharf_server_processes(struct wharf_server *);

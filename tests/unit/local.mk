@@ -12,3 +12,4 @@ endif
 include tests/unit/core.mk
 include tests/unit/ini.mk
 include tests/unit/static.mk
+include tests/unit/route.mk
