@@ -744,8 +744,12 @@ static void t_detach(struct wharf_request *r)
 {
     struct conn *c = conn_of(r);
     c->detached = true;
-    wharf_loop_mod(c->w, c->fd, 0);
-    /* blocking I/O from here on: poll(2) does the waiting */
+    /* blocking I/O from here on: poll(2) does the waiting.  The loop's
+     * interest is left as it is: a client waits for its answer, so the
+     * socket rarely becomes readable meanwhile, and an app running inline
+     * keeps the loop from looking anyway.  conn_read() mutes the fd the
+     * first time an event does come (pipelined bytes, a hang-up), so the
+     * common request costs no epoll_ctl at all. */
 }
 
 static void start_next(struct conn *c);
@@ -1013,11 +1017,13 @@ static void start_next(struct conn *c)
 
 static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg)
 {
-    (void)w;
-    (void)fd;
     struct conn *c = arg;
-    if (c->detached)
+    if (c->detached) {
+        /* an app thread owns the socket: stop level-triggered wake-ups
+         * until t_done() gives it back (start_next() re-arms READ) */
+        wharf_loop_mod(w, fd, 0);
         return;
+    }
     if (events & WHARF_EV_WRITE) {
         int r = flush_queue(c);
         if (r < 0) {
