@@ -110,9 +110,76 @@ struct worker_state {
     struct wharf_worker *w;
     struct conn list;           /* sentinel */
     unsigned count;
+    char *free_bufs;            /* idle read buffers, linked through
+                                   their first bytes */
+    unsigned nfree;
 };
 
 static struct worker_state ws;
+
+/* ------------------------------------------------------------ read buffers */
+
+/* A connection holds a read buffer (one block: the parser's header array,
+ * its scratch, then the bytes read) only while a request is on its way or
+ * being answered.  A keep-alive connection that goes idle with nothing
+ * buffered gives it back to a small per-worker stack: a thousand idle
+ * connections then cost their struct conn (~0.7 KiB) instead of ~36 KiB
+ * of buffers each, and busy connections keep reusing the same warm
+ * blocks.  Loop thread only (app threads use the block of a request they
+ * run, which is never released under them). */
+#define FREE_BUFS_MAX 32
+
+static size_t buf_hdrs_size(const struct http_conf *conf)
+{
+    return (size_t)conf->max_headers * sizeof(struct wharf_http_header);
+}
+
+static bool conn_get_buf(struct conn *c)
+{
+    if (c->buf)
+        return true;
+    const struct http_conf *conf = c->conf;
+    size_t hsize = buf_hdrs_size(conf), ssize = WHARF_HTTP_SCRATCH_SIZE(&conf->limits);
+    char *b = ws.free_bufs;
+    if (b) {
+        memcpy(&ws.free_bufs, b, sizeof(char *));
+        ws.nfree--;
+    } else if (!(b = malloc(hsize + ssize + c->cap))) {
+        wharf_log(WHARF_LOG_ERROR, "out of memory for a read buffer: closing %s", c->peer);
+        return false;
+    }
+    c->hdrs = (struct wharf_http_header *)b;
+    c->scratch = b + hsize;
+    c->buf = b + hsize + ssize;
+    /* the parser was reset before the block went back; usually the stack
+     * hands the same block back to the same connection */
+    if (c->preq.headers != c->hdrs)
+        wharf_http_request_init(&c->preq, c->hdrs, (size_t)conf->max_headers, c->scratch, ssize);
+    return true;
+}
+
+static void conn_put_buf(struct conn *c)
+{
+    char *b = (char *)c->hdrs;
+    if (!b)
+        return;
+    c->buf = c->scratch = NULL;
+    c->hdrs = NULL;
+    if (ws.nfree >= FREE_BUFS_MAX) {
+        free(b);
+        return;
+    }
+    memcpy(b, &ws.free_bufs, sizeof(char *));
+    ws.free_bufs = b;
+    ws.nfree++;
+}
+
+/* Waiting for a request with nothing buffered: no buffer needed. */
+static void conn_idle_release(struct conn *c)
+{
+    if (c->state == C_HEAD && c->len == 0 && c->buf)
+        conn_put_buf(c);
+}
 
 static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg);
 static void process_buffer(struct conn *c);
@@ -188,9 +255,7 @@ static void conn_free(struct conn *c)
     c->prev->next = c->next;
     c->next->prev = c->prev;
     ws.count--;
-    free(c->buf);
-    free(c->hdrs);
-    free(c->scratch);
+    conn_put_buf(c);
     free(c);
 }
 
@@ -1061,6 +1126,8 @@ static void start_next(struct conn *c)
     wharf_loop_mod(c->w, c->fd, WHARF_EV_READ);
     if (keep)
         process_buffer(c);
+    else
+        conn_idle_release(c);
 }
 
 /* ------------------------------------------------------------ events */
@@ -1102,6 +1169,10 @@ static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg
     }
     if (c->state == C_HEAD && c->len == 0 && c->preq.state_.seen == 0)
         c->deadline_ms = now(c) + c->conf->header_timeout_ms; /* first byte of a new head */
+    if (!conn_get_buf(c)) {
+        conn_close(c);
+        return;
+    }
     size_t room_end = c->cap;
     if (c->state == C_DISCARD) {
         if (c->len == c->cap) {
@@ -1118,8 +1189,10 @@ static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg
         conn_close(c);
         return;
     }
-    if (n < 0)
+    if (n < 0) {
+        conn_idle_release(c); /* woken for nothing (or at accept) */
         return;
+    }
     bool was_idle = c->state == C_HEAD && c->len == 0;
     c->len += (size_t)n;
     if (c->state == C_DISCARD)
@@ -1186,20 +1259,7 @@ void http_accept(struct wharf_worker *w, int fd, const struct sockaddr *peer, un
         return;
     }
     struct conn *c = calloc(1, sizeof *c);
-    size_t cap = conf->buffer_size + 1 + BODY_ROOM;
-    size_t nh = (size_t)conf->max_headers;
-    if (c) {
-        c->buf = malloc(cap);
-        c->hdrs = malloc(nh * sizeof *c->hdrs);
-        c->scratch = malloc(WHARF_HTTP_SCRATCH_SIZE(&conf->limits));
-    }
-    if (!c || !c->buf || !c->hdrs || !c->scratch) {
-        if (c) {
-            free(c->buf);
-            free(c->hdrs);
-            free(c->scratch);
-            free(c);
-        }
+    if (!c) {
         wharf_log(WHARF_LOG_ERROR, "out of memory for a new connection");
         close(fd);
         return;
@@ -1209,9 +1269,8 @@ void http_accept(struct wharf_worker *w, int fd, const struct sockaddr *peer, un
     c->conf = conf;
     c->listener = l;
     c->server_port = (unsigned)atoi(l->port);
-    c->cap = cap;
-    c->state = C_HEAD;
-    wharf_http_request_init(&c->preq, c->hdrs, nh, c->scratch, WHARF_HTTP_SCRATCH_SIZE(&conf->limits));
+    c->cap = conf->buffer_size + 1 + BODY_ROOM;
+    c->state = C_HEAD; /* the read buffer comes with the first read */
     if (peer->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
         inet_ntop(AF_INET, &in->sin_addr, c->peer, sizeof c->peer);
@@ -1262,4 +1321,10 @@ void http_conn_worker_stop(struct wharf_worker *w)
     (void)w;
     while (ws.list.next != &ws.list)
         conn_close(ws.list.next);
+    while (ws.free_bufs) {
+        char *b = ws.free_bufs;
+        memcpy(&ws.free_bufs, b, sizeof(char *));
+        free(b);
+    }
+    ws.nfree = 0;
 }
