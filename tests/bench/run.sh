@@ -142,12 +142,14 @@ worker_pid() {
     pgrep -P "$master" | head -1
 }
 
-# user + system time of a process (all its threads), in clock ticks.  Only
-# shown in the progress lines: the kernel's loopback TCP work runs largely
-# in softirq context and is not charged to the process, so this is a lower
-# bound of what a server costs, not a saturation meter.
-cpu_ticks() {
-    awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+# CPU time a process has run (all its threads), in ns, from the
+# scheduler's own accounting (/proc/PID/task/*/schedstat): precise, and
+# unlike utime/stime it includes the kernel's TCP work done in softirq on
+# the process's behalf.  CPU time per request is the table's noise-proof
+# column: on a shared machine req/s depends on the CPU share a server gets,
+# its cost per request does not.
+cpu_ns() {
+    cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'
 }
 
 rss_kib() {
@@ -238,18 +240,15 @@ EOF
 measure() {
     local scen=$1 name=$2 path=$3 round=$4
     shift 4
-    local url=${URLBASE[$name]}$path out pid t0 t1 e0 e1
+    local url=${URLBASE[$name]}$path out pid t0 t1
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" --timeout 10s "$@" "$url" >/dev/null 2>&1 || true
     pid=$(worker_pid "$name")
-    t0=$(cpu_ticks "$pid")
-    e0=$(date +%s%N)
+    t0=$(cpu_ns "$pid")
     out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency "$@" "$url" 2>&1) ||
         { echo "$out" >&2; die "wrk failed against $name"; }
-    t1=$(cpu_ticks "$pid")
-    e1=$(date +%s%N)
+    t1=$(cpu_ns "$pid")
     echo "$out" >"$T/wrk-$scen-$name-$round.txt"
-    echo "$out" | awk -v scen="$scen" -v name="$name" -v round="$round" \
-        -v cpu="$(( (t1 - t0) * 1000000000 / $(getconf CLK_TCK) * 100 / (e1 - e0) ))" '
+    echo "$out" | awk -v scen="$scen" -v name="$name" -v round="$round" -v cpu_ns="$((t1 - t0))" '
         function ms(v) {
             if (v ~ /us$/) return v / 1000;
             if (v ~ /ms$/) return v + 0;
@@ -260,11 +259,12 @@ measure() {
         /^ +50%/ { p50 = ms($2) }
         /^ +99%/ { p99 = ms($2) }
         /^Requests\/sec:/ { rps = $2 }
+        / requests in / { n = $1 }
         /Non-2xx or 3xx responses:/ { bad += $NF }
         /Socket errors:/ { gsub(",", ""); bad += $4 + $8 + $10 }
-        END { printf "%s\t%s\t%s\t%.1f\t%.3f\t%.3f\t%d\t%d\n", scen, name, round, rps, p50, p99, bad, cpu }
+        END { printf "%s\t%s\t%s\t%.1f\t%.3f\t%.3f\t%d\t%.1f\n", scen, name, round, rps, p50, p99, bad, n ? cpu_ns / n / 1000 : 0 }
     ' >>"$RES"
-    tail -1 "$RES" | awk -F'\t' '{printf "bench:   %-16s %-16s round %s: %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  worker CPU %3d%%\n", $1, $2, $3, $4, $5, $6, $8}' >&2
+    tail -1 "$RES" | awk -F'\t' '{printf "bench:   %-16s %-16s round %s: %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  CPU %7.1f us/req\n", $1, $2, $3, $4, $5, $6, $8}' >&2
 }
 
 record_rss() { # record_rss SCENARIO SERVER
@@ -423,7 +423,7 @@ for line in open(path):
     elif f[2] == "held":
         held.setdefault(f[0], []).append(f[3])
     else:
-        runs.setdefault((f[0], f[1]), []).append((float(f[3]), float(f[4]), float(f[5]), int(f[7]), int(f[6])))
+        runs.setdefault((f[0], f[1]), []).append((float(f[3]), float(f[4]), float(f[5]), float(f[7]), int(f[6])))
 
 titles = {
     "hello": "1 hello-world WSGI", "flask": "2 Flask JSON", "static-64k": "3 static 64 KiB",
@@ -441,8 +441,8 @@ rss_alias = {"static-64k": "static-1m", "healthz-live": "break200"}
 
 med = {k: tuple(statistics.median(x[i] for x in v) for i in range(4)) + (sum(x[4] for x in v),)
        for k, v in runs.items()}
-print("| scenario | server | req/s | p50 ms | p99 ms | worker RSS MiB | wharf / this |")
-print("|---|---|---:|---:|---:|---:|---:|")
+print("| scenario | server | req/s | p50 ms | p99 ms | CPU us/req | worker RSS MiB | wharf / this req/s | this / wharf CPU per req |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for (scen, srv), (rps, p50, p99, cpu, bad) in med.items():
     if scen.startswith("hello-idle"):
         ref = med.get(("hello-idle0", "wharf"))
@@ -450,15 +450,17 @@ for (scen, srv), (rps, p50, p99, cpu, bad) in med.items():
         ref = med.get((scen, "wharf"))
     if scen == "hello-idle" + idle:
         ratio = "%.2f (vs no idle)" % (rps / ref[0]) if ref and ref[0] else "-"
+        cratio = "%.2f (vs no idle)" % (cpu / ref[3]) if ref and ref[3] else "-"
     elif srv == "wharf" or not ref or not rps:
-        ratio = ""
+        ratio = cratio = ""
     else:
         ratio = "%.2fx" % (ref[0] / rps)
+        cratio = "%.2fx" % (cpu / ref[3]) if ref[3] else "-"
     r = rss.get((scen, srv)) or rss.get((rss_alias.get(scen, ""), srv))
     note = " (%d errors)" % bad if bad else ""
-    print("| %s | %s%s | %.0f | %.2f | %.2f | %s | %s |" % (
-        titles.get(scen, scen), names.get(srv, srv), note, rps, p50, p99,
-        "%.1f" % (r / 1024) if r else "", ratio))
+    print("| %s | %s%s | %.0f | %.2f | %.2f | %.1f | %s | %s | %s |" % (
+        titles.get(scen, scen), names.get(srv, srv), note, rps, p50, p99, cpu,
+        "%.1f" % (r / 1024) if r else "", ratio, cratio))
 k0, k1 = ("hello-idle0", "wharf"), ("hello-idle" + idle, "wharf")
 if k0 in rss and k1 in rss:
     extra = (rss[k1] - rss[k0]) / 1024
