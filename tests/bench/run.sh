@@ -149,7 +149,7 @@ worker_pid() {
 # column: on a shared machine req/s depends on the CPU share a server gets,
 # its cost per request does not.
 cpu_ns() {
-    cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'
+    cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'
 }
 
 rss_kib() {
