@@ -40,6 +40,7 @@
 /* The request being answered, on the C stack of py_wsgi_run(). */
 struct py_req {
     struct wharf_request *r;
+    struct py_tail *tail;    /* NULL: send everything now */
     PyObject *headers;       /* the list given to start_response */
     PyObject *write;         /* the write callable */
     int status;
@@ -572,6 +573,9 @@ static int not_bytes(PyObject *item)
 }
 
 #define IOV_BATCH 64
+/* Bodies up to this size given as a list or tuple are sent after the GIL
+ * is released (see struct py_tail). */
+#define TAIL_MAX 16384
 
 /* A list or tuple: the whole body is known, so it gets a Content-Length
  * (keep-alive without chunked encoding) and goes out in one writev. */
@@ -595,6 +599,31 @@ static int send_sequence(struct py_req *p, PyObject *seq)
         add_content_length(r, total) < 0) {
         PyErr_SetString(PyExc_RuntimeError, "cannot set Content-Length");
         return -1;
+    }
+    if (p->tail && !r->head_sent && n <= IOV_BATCH && total <= TAIL_MAX && !p->client_gone) {
+        /* small and complete: copy it and let the caller send it once the
+         * GIL is released anyway (same bytes, same Content-Length cut) */
+        uint64_t keep = total;
+        if (r->response_length >= 0 && (uint64_t)r->response_length < keep) {
+            wharf_log(WHARF_LOG_WARN,
+                      "%s %s: the app sent more than its Content-Length (%" PRIu64
+                      "); the excess is dropped",
+                      r->method, r->uri, (uint64_t)r->response_length);
+            p->overflow_logged = true;
+            keep = (uint64_t)r->response_length;
+        }
+        char *buf = wharf_request_alloc(r, (size_t)keep + 1);
+        size_t at = 0;
+        for (Py_ssize_t k = 0; k < n && at < keep; k++) {
+            size_t l = (size_t)PyBytes_GET_SIZE(items[k]);
+            if (l > keep - at)
+                l = (size_t)(keep - at);
+            memcpy(buf + at, PyBytes_AS_STRING(items[k]), l);
+            at += l;
+        }
+        p->tail->body = buf;
+        p->tail->len = at;
+        return 0;
     }
     struct iovec iov[IOV_BATCH];
     PyObject *held[IOV_BATCH];
@@ -1107,6 +1136,20 @@ static int finish_response(struct py_req *p)
 {
     struct wharf_request *r = p->r;
     bool check = body_allowed(p->status) && !r->head_only;
+    if (p->tail && p->tail->len) {
+        /* a deferred body: as if it had been sent */
+        if (check && r->response_length >= 0 && p->tail->len < (uint64_t)r->response_length) {
+            struct iovec iov = { (void *)p->tail->body, p->tail->len };
+            p->tail->len = 0;
+            send_iov(p, &iov, 1);
+            PyErr_Clear();
+            wharf_log(WHARF_LOG_ERROR, "%s %s: the app declared Content-Length %" PRId64 " but sent %" PRIu64
+                      " bytes; closing the connection", r->method, r->uri, r->response_length, r->bytes_sent);
+            return WHARF_ERROR;
+        }
+        p->tail->end = true;
+        return WHARF_DONE;
+    }
     if (!r->head_sent) {
         if (check && r->response_length > 0) {
             wharf_log(WHARF_LOG_ERROR, "%s %s: the app declared Content-Length %" PRId64 " but sent no body",
@@ -1129,9 +1172,19 @@ static int finish_response(struct py_req *p)
     return WHARF_DONE;
 }
 
-int py_wsgi_run(struct py_thread *t, struct py_app *app, struct wharf_request *r, size_t script_len)
+void py_wsgi_finish_tail(struct wharf_request *r, struct py_tail *tail)
 {
-    struct py_req p = { .r = r };
+    if (tail->len && wharf_response_write(r, tail->body, tail->len) < 0) {
+        wharf_log(WHARF_LOG_INFO, "%s %s: the client went away", r->method, r->uri);
+        return;
+    }
+    wharf_response_end(r); /* -1: the client is gone; the core closes the connection */
+}
+
+int py_wsgi_run(struct py_thread *t, struct py_app *app, struct wharf_request *r, size_t script_len,
+                struct py_tail *tail)
+{
+    struct py_req p = { .r = r, .tail = tail };
     PyObject *result = NULL, *lazies = NULL, *env = NULL;
     const char *stage = "building the environ";
     int st = -1; /* 0 ok, -1 Python exception, -2 client gone */
