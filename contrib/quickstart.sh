@@ -19,7 +19,7 @@ BUILD_DEPS="build-essential autoconf automake pkg-config git ca-certificates
 RUN_DEPS="python3 python3-flask python3-alembic python3-flask-migrate python3-psycopg2
   python3-sqlalchemy python3-redis"
 TEST_DEPS="python3-pytest python3-requests python3-prometheus-client postgresql redis-server nginx-light procps
-  curl netcat-openbsd yamllint"
+  curl netcat-openbsd yamllint systemd docker-compose"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -32,10 +32,13 @@ deps() {
     as_root apt-get install -y -q --no-install-recommends $BUILD_DEPS $RUN_DEPS ${1:-}
 }
 
+# Builds live outside the source tree (_build, _build-sanitizers) so that
+# the plain and the sanitized build can sit side by side.
 build() {
     [ -x configure ] || autoreconf -fi
-    [ -f Makefile ] || ./configure --enable-werror
-    make -j"$JOBS"
+    mkdir -p _build
+    [ -f _build/Makefile ] || (cd _build && ../configure --enable-werror)
+    make -C _build -j"$JOBS"
 }
 
 case "${1:-}" in
@@ -52,20 +55,20 @@ serve)
     echo "Serving contrib/examples/flaskapp on http://127.0.0.1:8000/ (Ctrl-C stops)"
     echo "  try: curl http://127.0.0.1:8000/api/hello"
     echo
-    exec env WHARF_PLUGINS_DIR="$ROOT/plugins" ./wharf --ini contrib/examples/flaskapp/uwsgi.ini
+    exec env WHARF_PLUGINS_DIR="$ROOT/_build/plugins" _build/wharf --ini contrib/examples/flaskapp/uwsgi.ini
     ;;
 test)
     deps "$TEST_DEPS"
     build
     # 1. unit tests (plain and under ASan/UBSan) + integration tests
-    make check
+    make -C _build check
     # 2. the whole suite again with the server itself built with ASan/UBSan
     rm -rf _build-sanitizers
     mkdir _build-sanitizers
     (cd _build-sanitizers && ../configure --enable-werror --enable-sanitizers >/dev/null &&
         make -j"$JOBS" >/dev/null && make check)
     # 3. a short run of every fuzzer
-    make fuzz-smoke
+    make -C _build fuzz-smoke
     echo "quickstart: all tests passed"
     ;;
 *)

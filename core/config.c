@@ -326,7 +326,16 @@ static void unknown_option(struct wharf_server *s, const struct wharf_cfg_entry 
             owner = known_owners[i].plugin;
             package = known_owners[i].package;
         }
-    if (owner)
+    /* the owner's file may be there but refused (ABI, not a plugin...):
+     * then "not found" would send the user looking in the wrong place */
+    const char *unusable = NULL;
+    for (size_t i = 0; owner && i < s->nindex; i++)
+        if (!s->index[i].p && strcmp(s->index[i].name, owner) == 0)
+            unusable = s->index[i].unusable;
+    if (unusable)
+        snprintf(msg, sizeof msg, "option '%s' needs the %s plugin, which cannot be loaded: %s",
+                 e->key, owner, unusable);
+    else if (owner)
         snprintf(msg, sizeof msg,
                  "option '%s' needs the %s plugin, but %s_plugin.so was not found in %s "
                  "(install %s, or set plugins-dir)",

@@ -10,7 +10,9 @@ extern char **environ;
 
 static void print_version(struct wharf_server *s)
 {
-#ifdef WHARF_WITH_JEMALLOC
+#if defined(__SANITIZE_ADDRESS__)
+    const char *alloc = "AddressSanitizer (sanitizer build)";
+#elif defined(WHARF_WITH_JEMALLOC)
     const char *alloc = "jemalloc " WHARF_JEMALLOC_VERSION;
 #else
     const char *alloc = "glibc malloc";

@@ -961,7 +961,9 @@ static void summary(struct wharf_server *s)
         if (s->listeners[i].fd >= 0)
             n += (size_t)snprintf(socks + n, n < sizeof socks ? sizeof socks - n : 0, "%s%s",
                                   n ? " " : "", s->listeners[i].address);
-#ifdef WHARF_WITH_JEMALLOC
+#if defined(__SANITIZE_ADDRESS__)
+    const char *alloc = "AddressSanitizer (sanitizer build)";
+#elif defined(WHARF_WITH_JEMALLOC)
     const char *alloc = "jemalloc " WHARF_JEMALLOC_VERSION;
 #else
     const char *alloc = "glibc malloc";
@@ -983,6 +985,60 @@ static void teardown(struct wharf_server *s)
     }
 }
 
+/* Is plugin `i` the owner of a command-line action that was given
+ * (`--migrate`)?  Then the run is a one-shot job, not a server. */
+static bool plugin_has_action(struct wharf_server *s, size_t i)
+{
+    for (size_t k = 0; k < s->options.count; k++) {
+        const struct wharf_optdef *d = &s->options.defs[k];
+        if (d->owner == (int)i && (d->opt->type & WHARF_OPT_ACTION) && d->set &&
+            *(bool *)((char *)d->conf + d->opt->offset))
+            return true;
+    }
+    return false;
+}
+
+static bool action_requested(struct wharf_server *s)
+{
+    for (size_t i = 0; i < s->nplugins; i++)
+        if (plugin_has_action(s, i))
+            return true;
+    return false;
+}
+
+static int run_setup(struct wharf_server *s, size_t i)
+{
+    struct wharf_loaded_plugin *lp = &s->plugins[i];
+    if (!lp->p->setup)
+        return 0;
+    int rc = lp->p->setup(s, lp->conf);
+    if (rc == WHARF_EXIT)
+        return 2;
+    if (rc != WHARF_OK) {
+        wharf_log(WHARF_LOG_ERROR, "plugin %s: setup failed", lp->p->name);
+        return 1;
+    }
+    return 0;
+}
+
+/* A one-shot action (`wharf --ini app.ini --migrate`, the Kubernetes Job):
+ * it may run on a host where the server with the same ini is up, so it
+ * binds nothing, writes no pidfile and loads no app; only the plugins that
+ * own the requested actions run their setup. */
+static int run_action(struct wharf_server *s)
+{
+    if (drop_privileges(s) < 0)
+        return 1;
+    for (size_t i = 0; i < s->nplugins; i++) {
+        if (!plugin_has_action(s, i))
+            continue;
+        int rc = run_setup(s, i);
+        if (rc != 0)
+            return rc;
+    }
+    return 2;
+}
+
 /* Everything up to forking workers; shared by normal runs and
  * --check-config (which stops before binding anything for real). */
 static int prepare(struct wharf_server *s)
@@ -994,6 +1050,8 @@ static int prepare(struct wharf_server *s)
     }
     if (apply_env(s) < 0 || wharf_accesslog_setup(s) < 0)
         return 1;
+    if (!s->check_only && action_requested(s))
+        return run_action(s);
     if (!s->check_only)
         wharf_listeners_inherit(s);
     if (wharf_listeners_prebind(s) < 0)
@@ -1002,18 +1060,18 @@ static int prepare(struct wharf_server *s)
         if (write_pidfile(s) < 0 || drop_privileges(s) < 0)
             return 1;
     }
-    for (size_t i = 0; i < s->nplugins; i++) {
-        struct wharf_loaded_plugin *lp = &s->plugins[i];
-        if (!lp->p->setup)
-            continue;
-        int rc = lp->p->setup(s, lp->conf);
-        if (rc == WHARF_EXIT)
-            return 2;
-        if (rc != WHARF_OK) {
-            wharf_log(WHARF_LOG_ERROR, "plugin %s: setup failed", lp->p->name);
-            return 1;
+    /* Plugins that load apps (APP phase) set up last, so that what the app
+     * needs at import is ready: migrations run (migrate-on-start), sockets
+     * bound, other plugins configured. */
+    for (int app_pass = 0; app_pass < 2; app_pass++)
+        for (size_t i = 0; i < s->nplugins; i++) {
+            bool is_app = s->plugins[i].p->phases & WHARF_PHASE_BIT(WHARF_PHASE_APP);
+            if (is_app != (app_pass == 1))
+                continue;
+            int rc = run_setup(s, i);
+            if (rc != 0)
+                return rc;
         }
-    }
     return 0;
 }
 

@@ -54,7 +54,8 @@ int wharf_options_register(struct wharf_options *o, const struct wharf_option *t
         if (type < WHARF_OPT_STRING || type > WHARF_OPT_ALIAS ||
             ((row->type & WHARF_OPT_LIST) && type != WHARF_OPT_STRING &&
              type != WHARF_OPT_ADDRESS) ||
-            ((row->type & WHARF_OPT_LISTEN) && type != WHARF_OPT_ADDRESS)) {
+            ((row->type & WHARF_OPT_LISTEN) && type != WHARF_OPT_ADDRESS) ||
+            ((row->type & WHARF_OPT_ACTION) && type != WHARF_OPT_BOOL)) {
             wharf_log(WHARF_LOG_ERROR, "option '%s' of '%s' has an invalid type %#x",
                       row->name, owner_name, row->type);
             return -1;
@@ -171,10 +172,18 @@ int wharf_parse_duration_ms(const char *s, int64_t *out)
     s = skip_space(s);
     if (!isdigit((unsigned char)*s))
         return -1;
+    /* digits with an optional fraction only: strtod alone would also take
+     * hex ("0x10") and exponents ("1e3") */
+    const char *num_end = s;
+    while (isdigit((unsigned char)*num_end))
+        num_end++;
+    if (*num_end == '.')
+        for (num_end++; isdigit((unsigned char)*num_end);)
+            num_end++;
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
+    if (errno || end != num_end || v < 0)
         return -1;
     double mult = 1000;
     if (strncasecmp(end, "ms", 2) == 0) {
@@ -219,6 +228,11 @@ int wharf_parse_address(const char *s, char *err, size_t errlen)
         colon = strrchr(s, ':');
         if (!colon) {
             snprintf(err, errlen, "'%s' has no port (expected host:port, :port or a unix socket path)", s);
+            return -1;
+        }
+        /* "::1" would be host ":" port 1, failing only at bind time */
+        if (memchr(s, ':', (size_t)(colon - s))) {
+            snprintf(err, errlen, "'%s' is an IPv6 address without brackets (expected [ipv6]:port)", s);
             return -1;
         }
     }
@@ -291,11 +305,15 @@ static int set_field(const struct wharf_option *o, void *dst, const char *value,
     unsigned type = o->type & WHARF_OPT_TYPE_MASK;
     switch (type) {
     case WHARF_OPT_STRING:
+        /* a later value (file < env < command line) replaces the default
+         * or an earlier one, which nobody else holds yet */
+        free(*(char **)dst);
         *(char **)dst = wharf_xstrdup(value);
         return 0;
     case WHARF_OPT_ADDRESS:
         if (wharf_parse_address(value, err, errlen) < 0)
             return -1;
+        free(*(char **)dst);
         *(char **)dst = wharf_xstrdup(value);
         return 0;
     case WHARF_OPT_INT: {
@@ -353,15 +371,16 @@ int wharf_options_apply_defaults(struct wharf_options *o)
         unsigned type = d->opt->type & WHARF_OPT_TYPE_MASK;
         if (type == WHARF_OPT_ALIAS || type == WHARF_OPT_COMPAT || !d->opt->def)
             continue;
+        /* one buffer for both paths: the goto below must land where the
+         * message was written */
+        char err[256];
         if (d->opt->type & WHARF_OPT_LIST) {
             /* a list default is one item */
-            char err[256];
             if (wharf_options_set(o, d, d->opt->def, "default", err, sizeof err) < 0)
                 goto bad_default;
             d->set = false;
             continue;
         }
-        char err[256];
         if (set_field(d->opt, field(d), d->opt->def, err, sizeof err) < 0) {
 bad_default:
             wharf_log(WHARF_LOG_ERROR, "option '%s': bad built-in default: %s", d->opt->name, err);
@@ -392,8 +411,11 @@ int wharf_options_set(struct wharf_options *o, struct wharf_optdef *d, const cha
         if (type == WHARF_OPT_ADDRESS && wharf_parse_address(value, err, errlen) < 0)
             return -1;
         /* the first explicit item replaces a list default */
-        if (!d->set && d->nitems && strcmp(origin, "default") != 0)
+        if (!d->set && d->nitems && strcmp(origin, "default") != 0) {
+            for (size_t k = 0; k < d->nitems; k++)
+                free((char *)d->items[k].value);
             d->nitems = 0;
+        }
         if (d->nitems == d->capitems) {
             d->capitems = d->capitems ? d->capitems * 2 : 4;
             d->items = wharf_xrealloc(d->items, d->capitems * sizeof *d->items);

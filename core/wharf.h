@@ -110,7 +110,8 @@ struct wharf_request; /* one HTTP request, see below */
  *                                         in `def`
  *
  * WHARF_OPT_ADDRESS may be or-ed with WHARF_OPT_LIST (a repeatable address)
- * and WHARF_OPT_LISTEN (the core binds it, see wharf_listen()).
+ * and WHARF_OPT_LISTEN (the core binds it, see wharf_listen()).  BOOL may
+ * carry WHARF_OPT_ACTION.
  * All strings are owned by the core and live until the process exits.
  * Values of type INT, SIZE and DURATION are range-checked against min/max
  * when max > min.
@@ -128,6 +129,12 @@ enum wharf_option_type {
     WHARF_OPT_LIST = 0x100,   /* flag: repeatable; field is struct wharf_list */
     WHARF_OPT_LISTEN = 0x200, /* flag on ADDRESS: a socket the core binds
                                  before privileges drop (see wharf_listen) */
+    WHARF_OPT_ACTION = 0x400, /* flag on BOOL: a one-shot command-line
+                                 action (`--migrate`).  When one is given the
+                                 run is a job, not a server: nothing is bound,
+                                 no pidfile is written, and only the plugins
+                                 owning given actions run setup(), which
+                                 returns WHARF_EXIT (exit 0) or WHARF_ERROR. */
 };
 
 struct wharf_list_item {

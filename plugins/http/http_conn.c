@@ -757,17 +757,20 @@ static ssize_t fill_body(struct conn *c)
 {
     if (c->body_pos == c->body_end) {
         /* everything buffered was consumed: reuse the room after the head */
-        c->body_pos = c->body_end = c->start + c->preq.head_len;
+        c->body_pos = c->body_end = c->len = c->start + c->preq.head_len;
     } else if (c->body_end == c->cap && c->body_pos > c->start + c->preq.head_len) {
         size_t keep = c->body_end - c->body_pos, base = c->start + c->preq.head_len;
         memmove(c->buf + base, c->buf + c->body_pos, keep);
         c->body_pos = base;
-        c->body_end = base + keep;
+        c->body_end = c->len = base + keep;
     }
     for (;;) {
         ssize_t n = read(c->fd, c->buf + c->body_end, c->cap - c->body_end);
         if (n > 0) {
             c->body_end += (size_t)n;
+            /* the buffer's valid bytes end here now: what follows the body
+             * (a pipelined request) is found from c->len after the response */
+            c->len = c->body_end;
             return n;
         }
         if (n == 0)

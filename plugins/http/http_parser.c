@@ -7,10 +7,11 @@
  * wrong.  So the verdict on a prefix of the input is always the verdict on
  * the whole input (or NEED_MORE), whichever way the input is split.
  * A line is validated in one pass that also finds its end (no memchr
- * first, no strlen after); when a line is unfinished the parser remembers
- * where it starts and, on later calls, only memchr()s the new bytes for an
- * LF before validating the line again.  Nothing is written into the buffer
- * until the whole head is known good; then NULs go over the delimiters.
+ * first, no strlen after); when the bytes run out in the middle of a line
+ * the parser saves its phase and position and the next call goes on from
+ * there, so no byte is examined twice however the input is split.
+ * Nothing is written into the buffer until the whole head is known good;
+ * then NULs go over the delimiters.
  */
 #include "http_parser.h"
 
@@ -124,6 +125,42 @@ static inline const unsigned char *find_ctl(const unsigned char *p,
     return p;
 }
 
+/*
+ * End of a field name: the first byte in [p, end) that is not a tchar.
+ * Fast path for the alphabet nearly every name uses, [A-Za-z0-9-], 16
+ * bytes at a time; any other byte is looked up in the table.
+ */
+static inline const unsigned char *find_name_end(const unsigned char *p,
+                                                 const unsigned char *end)
+{
+#if defined(__SSE2__)
+    const __m128i x20 = _mm_set1_epi8(0x20), a = _mm_set1_epi8('a'),
+                  z = _mm_set1_epi8(25), d0 = _mm_set1_epi8('0'),
+                  d9 = _mm_set1_epi8(9), dash = _mm_set1_epi8('-');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i l = _mm_sub_epi8(_mm_or_si128(v, x20), a);
+        __m128i d = _mm_sub_epi8(v, d0);
+        __m128i ok = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(l, z), z),
+                         _mm_cmpeq_epi8(_mm_max_epu8(d, d9), d9)),
+            _mm_cmpeq_epi8(v, dash));
+        unsigned bits = (unsigned)_mm_movemask_epi8(ok) ^ 0xffffu;
+        if (!bits) {
+            p += 16;
+            continue;
+        }
+        p += __builtin_ctz(bits);
+        if (!IS(*p, C_TCHAR))
+            return p;
+        p++; /* a rarer tchar ('_', '.', ...): go on */
+    }
+#endif
+    while (p < end && IS(*p, C_TCHAR))
+        p++;
+    return p;
+}
+
 /* First '%', '?' or '#' in [p, end); `end` if none. */
 static inline const unsigned char *find_path_special(const unsigned char *p,
                                                      const unsigned char *end)
@@ -175,6 +212,8 @@ static void norm_limits(struct lims *L, const struct wharf_http_limits *lim)
         lim = &d;
     }
     L->head = lim->max_head ? lim->max_head : WHARF_HTTP_DEFAULT_MAX_HEAD;
+    if (L->head > SIZE_MAX / 4)
+        L->head = SIZE_MAX / 4; /* keeps offset + limit sums from wrapping */
     L->target = lim->max_target ? lim->max_target : L->head;
     if (L->target > L->head)
         L->target = L->head; /* cannot be longer than the head anyway */
@@ -328,94 +367,131 @@ static int parse_target(struct wharf_http_request *r, const unsigned char *b,
     return L_OK;
 }
 
+/*
+ * The line parsers are resumable: on running out of bytes they save the
+ * phase they are in and the position to go on from (state_.scan), and the
+ * next call jumps back there.  Every byte of the head is examined once.
+ */
+#if defined(__GNUC__) && __GNUC__ >= 7 || defined(__clang__)
+#define FALLTHROUGH __attribute__((fallthrough))
+#else
+#define FALLTHROUGH ((void)0)
+#endif
+
+enum { P_METHOD = 0, P_TARGET, P_VERSION, P_FIELD, P_NAME, P_OWS, P_VALUE };
+
+/* Save where to resume, then wait (or fail when the window is full). */
+static int suspend(struct wharf_http_request *r, unsigned phase, size_t at,
+                   bool hard, int status, const char *reason)
+{
+    r->state_.phase = (unsigned char)phase;
+    r->state_.scan = at;
+    return more(r, hard, status, reason);
+}
+
 static int parse_request_line(struct wharf_http_request *r, char *buf,
                               size_t end, bool hard, const struct lims *L)
 {
     struct wharf_http_state_ *s = &r->state_;
     const unsigned char *b = (const unsigned char *)buf;
-    size_t p = s->pos;
+    size_t p = s->scan, m0, t0, t1, v0, q, next;
+    int rc;
 
-    /* RFC 9112 2.2: ignore empty lines (CRLF) before the request-line. */
-    while (p < end && b[p] == '\r') {
-        if (p + 1 == end)
-            return more(r, hard, TOO_LARGE);
-        if (b[p + 1] != '\n')
-            return fail(r, 400, "bare CR");
-        p += 2;
-        s->pos = p;
-    }
-
-    /* method SP */
-    size_t m0 = p, mlim = m0 + WHARF_HTTP_MAX_METHOD + 1;
-    if (mlim > end)
-        mlim = end;
-    while (p < mlim && IS(b[p], C_TCHAR))
+    switch (s->phase) {
+    case P_METHOD:
+        /* RFC 9112 2.2: ignore empty lines (CRLF) before the
+         * request-line. */
+        while (p == s->pos && p < end && b[p] == '\r') {
+            if (p + 1 == end)
+                return suspend(r, P_METHOD, p, hard, TOO_LARGE);
+            if (b[p + 1] != '\n')
+                return fail(r, 400, "bare CR");
+            p += 2;
+            s->pos = p;
+        }
+        /* method SP */
+        m0 = s->pos;
+        size_t mlim = m0 + WHARF_HTTP_MAX_METHOD + 1;
+        if (mlim > end)
+            mlim = end;
+        while (p < mlim && IS(b[p], C_TCHAR))
+            p++;
+        if (p - m0 > WHARF_HTTP_MAX_METHOD)
+            return fail(r, 501, "method too long");
+        if (p == end)
+            return suspend(r, P_METHOD, p, hard, TOO_LARGE);
+        if (b[p] != ' ')
+            return fail(r, 400, p == m0 ? "invalid request line"
+                                        : "invalid character in method");
+        if (p == m0)
+            return fail(r, 400, "empty method");
+        r->method = buf + m0;
+        r->method_len = p - m0;
+        if (r->method_len == 7 && memcmp(r->method, "CONNECT", 7) == 0)
+            return fail(r, 501, "CONNECT not supported");
         p++;
-    if (p - m0 > WHARF_HTTP_MAX_METHOD)
-        return fail(r, 501, "method too long");
-    if (p == end)
-        return more(r, hard, TOO_LARGE);
-    if (b[p] != ' ')
-        return fail(r, 400, p == m0 ? "invalid request line"
-                                    : "invalid character in method");
-    if (p == m0)
-        return fail(r, 400, "empty method");
-    r->method = buf + m0;
-    r->method_len = p - m0;
-    if (r->method_len == 7 && memcmp(r->method, "CONNECT", 7) == 0)
-        return fail(r, 501, "CONNECT not supported");
+        FALLTHROUGH;
 
-    /* request-target SP: the target ends at the first byte <= 0x20 or DEL,
-     * which must be the SP; length first, then content. */
-    size_t t0 = ++p, tlim = t0 + L->target + 1;
-    if (tlim > end)
-        tlim = end;
-    size_t t1 = (size_t)(find_tstop(b + t0, b + tlim) - b);
-    if (t1 == tlim) {
-        if (t1 - t0 > L->target)
-            return fail(r, 414, "request-target too long");
-        return more(r, hard, LINE_TOO_LONG);
-    }
-    if (b[t1] != ' ')
-        return fail(r, 400, b[t1] == '\r' || b[t1] == '\n'
-                                ? "missing HTTP version"
-                                : "invalid character in request-target");
-    if (t1 == t0)
-        return fail(r, 400, "empty request-target");
-    r->target = buf + t0;
-    r->target_len = t1 - t0;
-    int rc = parse_target(r, b, t0, t1);
-    if (rc != L_OK)
-        return rc;
+    case P_TARGET:
+        /* request-target SP: the target ends at the first byte <= 0x20
+         * or DEL, which must be the SP; length first, then content. */
+        t0 = s->pos + r->method_len + 1;
+        size_t tlim = t0 + L->target + 1;
+        if (tlim > end)
+            tlim = end;
+        t1 = (size_t)(find_tstop(b + p, b + tlim) - b);
+        if (t1 == tlim) {
+            if (t1 - t0 > L->target)
+                return fail(r, 414, "request-target too long");
+            return suspend(r, P_TARGET, t1, hard, LINE_TOO_LONG);
+        }
+        if (b[t1] != ' ')
+            return fail(r, 400, b[t1] == '\r' || b[t1] == '\n'
+                                    ? "missing HTTP version"
+                                    : "invalid character in request-target");
+        if (t1 == t0)
+            return fail(r, 400, "empty request-target");
+        r->target = buf + t0;
+        r->target_len = t1 - t0;
+        rc = parse_target(r, b, t0, t1);
+        if (rc != L_OK)
+            return rc;
+        p = t1 + 1;
+        FALLTHROUGH;
 
-    /* HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF or LF */
-    static const char pattern[] = "HTTP/9.9";
-    size_t v0 = t1 + 1;
-    for (size_t i = 0; i < 8; i++) {
-        if (v0 + i == end)
-            return more(r, hard, LINE_TOO_LONG);
-        unsigned char c = b[v0 + i];
-        if (pattern[i] == '9' ? !(c >= '0' && c <= '9') : c != pattern[i])
+    case P_VERSION:
+        /* HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF or LF */
+        v0 = s->target_end + 1;
+        for (; p < v0 + 8; p++) {
+            if (p == end)
+                return suspend(r, P_VERSION, p, hard, LINE_TOO_LONG);
+            unsigned char c = b[p], want = (unsigned char)"HTTP/9.9"[p - v0];
+            if (want == '9' ? !(c >= '0' && c <= '9') : c != want)
+                return fail(r, 400, "invalid HTTP version");
+        }
+        q = v0 + 8;
+        if (q == end)
+            return suspend(r, P_VERSION, q, hard, LINE_TOO_LONG);
+        if (b[q] == '\n')
+            s->lf_only = 1;
+        else if (b[q] != '\r')
             return fail(r, 400, "invalid HTTP version");
+        rc = eol(r, b, q, end, hard, LINE_TOO_LONG, &next);
+        if (rc == L_MORE)
+            s->phase = P_VERSION, s->scan = q;
+        if (rc != L_OK)
+            return rc;
+        if (b[v0 + 5] != '1' || b[v0 + 7] > '1')
+            return fail(r, 505, "HTTP version not supported");
+        r->version = b[v0 + 7] == '1' ? 11 : 10;
+        r->protocol = buf + v0;
+        s->proto_end = q;
+        s->pos = s->scan = next;
+        s->phase = P_FIELD;
+        s->stage = ST_HEADERS;
+        return L_OK;
     }
-    size_t q = v0 + 8, next;
-    if (q == end)
-        return more(r, hard, LINE_TOO_LONG);
-    if (b[q] == '\n')
-        s->lf_only = 1;
-    else if (b[q] != '\r')
-        return fail(r, 400, "invalid HTTP version");
-    rc = eol(r, b, q, end, hard, LINE_TOO_LONG, &next);
-    if (rc != L_OK)
-        return rc;
-    if (b[v0 + 5] != '1' || b[v0 + 7] > '1')
-        return fail(r, 505, "HTTP version not supported");
-    r->version = b[v0 + 7] == '1' ? 11 : 10;
-    r->protocol = buf + v0;
-    s->proto_end = q;
-    s->pos = next;
-    s->stage = ST_HEADERS;
-    return L_OK;
+    return fail(r, 500, "parser state corrupted");
 }
 
 /* Content-Length = 1*DIGIT, nothing else (no sign, no list, no spaces). */
@@ -553,69 +629,83 @@ static int parse_header_line(struct wharf_http_request *r, char *buf,
 {
     struct wharf_http_state_ *s = &r->state_;
     const unsigned char *b = (const unsigned char *)buf;
-    size_t p = s->pos, next;
+    size_t p = s->scan, next;
     int rc;
 
-    if (p == end)
-        return more(r, hard, TOO_LARGE);
-    unsigned char c = b[p];
-    if (c == '\r' || c == '\n') {
-        rc = eol(r, b, p, end, hard, TOO_LARGE, &next);
+    for (;;) switch (s->phase) {
+    case P_FIELD:
+        if (p == end)
+            return suspend(r, P_FIELD, p, hard, TOO_LARGE);
+        if (b[p] == '\r' || b[p] == '\n') {
+            rc = eol(r, b, p, end, hard, TOO_LARGE, &next);
+            if (rc == L_MORE)
+                s->scan = p; /* resume at this line (phase P_FIELD) */
+            if (rc != L_OK)
+                return rc;
+            s->pos = s->scan = next;
+            return L_END;
+        }
+        if (b[p] == ' ' || b[p] == '\t')
+            return fail(r, 400, r->header_count ? "obsolete line folding"
+                                                : "whitespace before the first field");
+        FALLTHROUGH;
+
+    case P_NAME: /* field-name ":" */
+        p = (size_t)(find_name_end(b + p, b + end) - b);
+        if (p == end)
+            return suspend(r, P_NAME, p, hard, TOO_LARGE);
+        if (b[p] != ':')
+            return fail(r, 400, b[p] == ' ' || b[p] == '\t'
+                                    ? "whitespace before colon"
+                                    : "invalid character in field name");
+        if (p == s->pos)
+            return fail(r, 400, "empty field name");
+        s->colon = p++;
+        FALLTHROUGH;
+
+    case P_OWS:
+        while (p < end && (b[p] == ' ' || b[p] == '\t'))
+            p++;
+        if (p == end)
+            return suspend(r, P_OWS, p, hard, TOO_LARGE);
+        s->vstart = p;
+        FALLTHROUGH;
+
+    case P_VALUE: { /* field-value OWS CRLF */
+        const unsigned char *q = find_ctl(b + p, b + end);
+        while (q < b + end && *q == '\t')
+            q = find_ctl(q + 1, b + end);
+        if (q == b + end)
+            return suspend(r, P_VALUE, (size_t)(q - b), hard, TOO_LARGE);
+        if (*q != '\r' && *q != '\n')
+            return fail(r, 400, "invalid character in field value");
+        size_t v0 = s->vstart, v1 = (size_t)(q - b);
+        rc = eol(r, b, v1, end, hard, TOO_LARGE, &next);
+        if (rc == L_MORE)
+            s->phase = P_VALUE, s->scan = v1;
         if (rc != L_OK)
             return rc;
-        s->pos = next;
-        return L_END;
+        while (v1 > v0 && (b[v1 - 1] == ' ' || b[v1 - 1] == '\t'))
+            v1--;
+
+        /* The line is complete. */
+        if (r->header_count >= L->headers || r->header_count >= r->header_cap)
+            return fail(r, 431, "too many header fields");
+        struct wharf_http_header *h = &r->headers[r->header_count++];
+        h->name = buf + s->pos;
+        h->name_len = s->colon - s->pos;
+        h->value = buf + v0;
+        h->value_len = v1 - v0;
+        rc = field_semantics(r, h);
+        if (rc != L_OK)
+            return rc;
+        s->pos = p = next; /* on to the next line, without returning */
+        s->phase = P_FIELD;
+        break;
     }
-    if (c == ' ' || c == '\t')
-        return fail(r, 400, r->header_count ? "obsolete line folding"
-                                            : "whitespace before the first field");
-
-    /* field-name ":" */
-    size_t n0 = p;
-    while (p < end && IS(b[p], C_TCHAR))
-        p++;
-    if (p == end)
-        return more(r, hard, TOO_LARGE);
-    if (b[p] != ':')
-        return fail(r, 400, b[p] == ' ' || b[p] == '\t'
-                                ? "whitespace before colon"
-                                : "invalid character in field name");
-    if (p == n0)
-        return fail(r, 400, "empty field name");
-    size_t name_len = p - n0;
-
-    /* OWS field-value OWS */
-    p++;
-    while (p < end && (b[p] == ' ' || b[p] == '\t'))
-        p++;
-    size_t v0 = p;
-    const unsigned char *q = find_ctl(b + p, b + end);
-    while (q < b + end && *q == '\t')
-        q = find_ctl(q + 1, b + end);
-    if (q == b + end)
-        return more(r, hard, TOO_LARGE);
-    if (*q != '\r' && *q != '\n')
-        return fail(r, 400, "invalid character in field value");
-    size_t v1 = (size_t)(q - b);
-    rc = eol(r, b, v1, end, hard, TOO_LARGE, &next);
-    if (rc != L_OK)
-        return rc;
-    while (v1 > v0 && (b[v1 - 1] == ' ' || b[v1 - 1] == '\t'))
-        v1--;
-
-    /* The line is complete. */
-    if (r->header_count >= L->headers || r->header_count >= r->header_cap)
-        return fail(r, 431, "too many header fields");
-    struct wharf_http_header *h = &r->headers[r->header_count++];
-    h->name = buf + n0;
-    h->name_len = name_len;
-    h->value = buf + v0;
-    h->value_len = v1 - v0;
-    rc = field_semantics(r, h);
-    if (rc != L_OK)
-        return rc;
-    s->pos = next;
-    return L_OK;
+    default:
+        return fail(r, 500, "parser state corrupted");
+    }
 }
 
 static enum wharf_http_result ferr(struct wharf_http_request *r, int status,
@@ -736,14 +826,6 @@ enum wharf_http_result wharf_http_parse_head(struct wharf_http_request *r,
     size_t end = len < L.head ? len : L.head;
     bool hard = len >= L.head;
 
-    /* The unfinished line from last time: cheap LF search in the new
-     * bytes only, validate it again once it may be complete. */
-    if (!hard && s->scan > s->pos) {
-        if (end <= s->scan || !memchr(buf + s->scan, '\n', end - s->scan)) {
-            s->scan = end;
-            return WHARF_HTTP_NEED_MORE;
-        }
-    }
     for (;;) {
         int rc = s->stage == ST_REQLINE ? parse_request_line(r, buf, end, hard, &L)
                                         : parse_header_line(r, buf, end, hard, &L);
@@ -751,7 +833,6 @@ enum wharf_http_result wharf_http_parse_head(struct wharf_http_request *r,
         case L_OK:
             continue;
         case L_MORE:
-            s->scan = end;
             return WHARF_HTTP_NEED_MORE;
         case L_ERR:
             return WHARF_HTTP_ERROR;
@@ -832,7 +913,7 @@ static int chunk_byte(struct wharf_http_chunked *c, const struct lims *L,
         }
         if (ch != ';' && ch != '\r' && !SPHT(ch))
             goto bad_size;
-        if (L->body && c->declared_ + c->size_ > L->body) {
+        if (L->body && c->size_ > L->body - c->declared_) {
             c->reason = "chunked body exceeds limit";
             return 413;
         }

@@ -46,9 +46,9 @@
  * Call wharf_http_parse_head() with the bytes received so far (from the
  * start of the request; leading empty lines included).  On NEED_MORE read
  * more, append, call again with the longer length.  The parser keeps its
- * place: complete lines are never validated twice and the unfinished line
- * is only searched for its LF (memchr from where the last call stopped), so
- * feeding a head one byte at a time costs O(head), not O(head^2).
+ * place, down to the byte inside the unfinished line, so a later call never
+ * rescans what an earlier one examined and feeding a head one byte at a
+ * time costs O(head), not O(head^2).
  * Between calls the bytes already passed must not change.  The buffer may
  * move (realloc, compaction): the parser notices the new address and
  * starts over from the first byte, which is safe because nothing was
@@ -69,6 +69,19 @@
  * or 505), log `reason` (a short static string) and close the connection:
  * after a framing error the stream cannot be resynchronised.  Further calls
  * return ERROR again.
+ *
+ * ------------------------------------------------------------------------
+ * Mapping onto struct wharf_request (core/wharf.h)
+ * ------------------------------------------------------------------------
+ *   method, path, query, protocol, version   field by field
+ *   uri                                      target
+ *   headers, header_count                    the same layout: copy, or after
+ *                                            _Static_assert()s on offsetof
+ *                                            and sizeof use the array as is
+ *   content_length                           chunked ? -1 :
+ *                                            content_length < 0 ? 0 :
+ *                                            content_length
+ *   server_name                              host (without the port)
  *
  * ------------------------------------------------------------------------
  * Example
@@ -183,13 +196,14 @@ struct wharf_http_header {
 struct wharf_http_state_ {
     uintptr_t base;          /* address of the buffer at the last call */
     size_t seen;             /* length at the last call */
-    size_t pos;              /* start of the first unparsed line */
-    size_t scan;             /* the unfinished line has no LF before this */
+    size_t pos;              /* start of the line being parsed */
+    size_t scan;             /* where to resume inside that line */
+    size_t colon, vstart;    /* field line: ':' and value start */
     size_t target_end, proto_end;
     size_t path_start, path_end;
     size_t auth_start, auth_len;
     int64_t cl;
-    unsigned char stage, lf_only, absolute, pct;
+    unsigned char stage, phase, lf_only, absolute, pct;
     unsigned char cl_count, host_count, te_count, te_bad, te_other,
         te_chunked_last, conn_close, conn_keep_alive, expect;
 };

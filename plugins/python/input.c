@@ -25,6 +25,7 @@ typedef struct {
     struct wharf_request *r;   /* NULL once the request is over */
     int64_t remaining;         /* body bytes not read from the transport; -1 unknown */
     bool eof;
+    int busy;                  /* reads blocked in I/O (GIL released) */
     char *buf;                 /* readline look-ahead */
     size_t pos, len;
 } InputObject;
@@ -38,6 +39,7 @@ PyObject *py_input_for(struct py_thread *t, struct wharf_request *r)
         if (!in)
             return NULL;
         in->buf = NULL;
+        in->busy = 0;
         Py_XSETREF(t->input, (PyObject *)in);
     }
     in->r = r;
@@ -50,6 +52,7 @@ PyObject *py_input_for(struct py_thread *t, struct wharf_request *r)
 void py_input_detach(PyObject *o)
 {
     InputObject *in = (InputObject *)o;
+    py_wait_idle(&in->busy);
     in->r = NULL;
     in->pos = in->len = 0;
 }
@@ -79,9 +82,11 @@ static Py_ssize_t raw_read(InputObject *in, char *dst, size_t n)
         n = (size_t)in->remaining;
     struct wharf_request *r = in->r;
     ssize_t got;
+    in->busy++;
     Py_BEGIN_ALLOW_THREADS
     got = wharf_request_read(r, dst, n);
     Py_END_ALLOW_THREADS
+    in->busy--;
     if (got < 0) {
         in->eof = true;
         PyErr_SetString(PyExc_OSError, "cannot read the request body: the client went away or timed out");

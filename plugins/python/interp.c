@@ -2,7 +2,7 @@
  * plugins/python/interp.c - starting CPython inside wharf and loading the
  * WSGI apps.
  *
- * Interpreter choices (see also the report in the plugin's commit log):
+ * Interpreter choices:
  *   - the libpython this plugin links against is re-opened RTLD_GLOBAL:
  *     the core loads plugins RTLD_LOCAL, and C extension modules
  *     (_ssl, _json, _sqlite3, ...) resolve Py* symbols globally;
@@ -423,6 +423,8 @@ static int sys_path_insert(Py_ssize_t *at, const char *dir)
     return rc;
 }
 
+static int add_wharf_pylib(void);
+
 static int setup_sys_path(struct py_conf *c)
 {
     char cwd[PATH_MAX];
@@ -467,7 +469,38 @@ static int setup_sys_path(struct py_conf *c)
      * os.chdir() in the app changes nothing */
     if (sys_path_insert(&at, cwd) < 0)
         return -1;
-    return 0;
+    return add_wharf_pylib();
+}
+
+/* Python helpers shipped with wharf (wharf_session.py: the dict-like
+ * session and its Flask SessionInterface) go last on sys.path.  An
+ * installed plugin finds them in WHARF_PYLIBDIR; a plugin run from the
+ * build tree finds them in the source tree. */
+static int add_wharf_pylib(void)
+{
+    Dl_info info;
+    const char *dir = WHARF_PYLIBDIR;
+    if (dladdr((void *)add_wharf_pylib, &info) && info.dli_fname) {
+        char *self = xstrdup(info.dli_fname);
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        char real_self[PATH_MAX], real_plugindir[PATH_MAX];
+        bool installed = realpath(self, real_self) && realpath(WHARF_PLUGINDIR, real_plugindir) &&
+                         strcmp(real_self, real_plugindir) == 0;
+        if (!installed && access(WHARF_PYLIB_SRCDIR "/wharf_session.py", R_OK) == 0)
+            dir = WHARF_PYLIB_SRCDIR;
+        free(self);
+    }
+    PyObject *path = PySys_GetObject("path"); /* borrowed */
+    if (!path || !PyList_Check(path))
+        return -1;
+    PyObject *s = PyUnicode_DecodeFSDefault(dir);
+    if (!s)
+        return -1;
+    int rc = PyList_Append(path, s);
+    Py_DECREF(s);
+    return rc;
 }
 
 /* A virtualenv without pyvenv.cfg (old virtualenv): add its site-packages

@@ -11,9 +11,13 @@ plugins_python_plugin_so_SOURCES = \
 	plugins/python/input.c \
 	plugins/python/objects.c
 plugins_python_plugin_so_CFLAGS = $(PLUGIN_CC_FLAGS) $(PYTHON_DEPS_CFLAGS) \
-	-DWHARF_PYTHON_EXECUTABLE='"$(PYTHON)"' -DWHARF_VERSION='"$(PACKAGE_VERSION)"'
+	-DWHARF_PYTHON_EXECUTABLE='"$(PYTHON)"' -DWHARF_VERSION='"$(PACKAGE_VERSION)"' \
+	-DWHARF_PYLIBDIR='"$(pylibdir)"' -DWHARF_PYLIB_SRCDIR='"$(abs_top_srcdir)/plugins/python/pylib"'
 plugins_python_plugin_so_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_python_plugin_so_LDADD = $(PYTHON_DEPS_LIBS) -ldl
+# Python helpers the apps import (wharf_session)
+pylibdir = $(libdir)/wharf/python
+dist_pylib_DATA = plugins/python/pylib/wharf_session.py
 endif
 
 # A test plugin that sets request variables (plain and lazy) for the python

@@ -320,6 +320,7 @@ typedef struct {
     void *data;
     PyObject *name;
     PyObject *value;                /* NULL: not loaded; None: no value */
+    int busy;                       /* callbacks running (GIL released) */
 } LazyVarObject;
 
 PyObject *py_lazyvar_new(struct wharf_request *r, const char *name,
@@ -332,6 +333,7 @@ PyObject *py_lazyvar_new(struct wharf_request *r, const char *name,
     v->ops = ops;
     v->data = data;
     v->value = NULL;
+    v->busy = 0;
     v->name = PyUnicode_DecodeLatin1(name, (Py_ssize_t)strlen(name), NULL);
     if (!v->name) {
         Py_DECREF(v);
@@ -342,7 +344,9 @@ PyObject *py_lazyvar_new(struct wharf_request *r, const char *name,
 
 void py_lazyvar_detach(PyObject *o)
 {
-    ((LazyVarObject *)o)->r = NULL;
+    LazyVarObject *v = (LazyVarObject *)o;
+    py_wait_idle(&v->busy);
+    v->r = NULL;
 }
 
 static void lv_dealloc(PyObject *self)
@@ -372,9 +376,12 @@ static PyObject *lv_load(PyObject *self, PyObject *unused)
         size_t len = 0;
         int rc = 1;
         if (v->ops->load) {
+            struct wharf_request *r = v->r;
+            v->busy++;
             Py_BEGIN_ALLOW_THREADS
-            rc = v->ops->load(v->r, v->data, &val, &len);
+            rc = v->ops->load(r, v->data, &val, &len);
             Py_END_ALLOW_THREADS
+            v->busy--;
         }
         if (rc == 0)
             v->value = PyBytes_FromStringAndSize(val ? val : "", (Py_ssize_t)(val ? len : 0));
@@ -390,9 +397,12 @@ static PyObject *lv_do_store(LazyVarObject *v, const char *val, size_t len, unsi
 {
     int rc = -1;
     if (v->ops->store) {
+        struct wharf_request *r = v->r;
+        v->busy++;
         Py_BEGIN_ALLOW_THREADS
-        rc = v->ops->store(v->r, v->data, val, len, flags);
+        rc = v->ops->store(r, v->data, val, len, flags);
         Py_END_ALLOW_THREADS
+        v->busy--;
     }
     return PyBool_FromLong(rc == 0);
 }

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct py_global py_g;
 
@@ -31,6 +32,16 @@ static __thread struct py_thread *tls_thread;
 struct py_thread *py_thread_current(void)
 {
     return tls_thread;
+}
+
+void py_wait_idle(const int *busy)
+{
+    while (*(const volatile int *)busy > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        struct timespec ts = { 0, 200000 };
+        nanosleep(&ts, NULL);
+        Py_END_ALLOW_THREADS
+    }
 }
 
 /* This OS thread's Python state; made on first use.  Called without the

@@ -69,7 +69,6 @@ extern struct py_global py_g;
  * request) and objects reused from one request to the next. */
 struct py_thread {
     PyThreadState *tstate;
-    struct py_req *current;        /* request running on this thread */
     PyObject *input;               /* InputObject, reused when unshared */
     PyObject *start_response;      /* StartResponseObject, idem */
     PyObject *write;               /* WriteObject, idem */
@@ -108,6 +107,11 @@ void py_log_exception(bool client_gone, const char *fmt, ...)
 /* "ValueError: bad thing" for the current exception, without clearing it. */
 void py_exception_summary(char *buf, size_t len);
 
+/* Wait (GIL held, released while waiting) until *busy is 0: calls that
+ * released the GIL for I/O on a request's object have come back.  Busy
+ * counters only change with the GIL held. */
+void py_wait_idle(const int *busy);
+
 /* ------------------------------------------------------------ wsgi.c */
 
 /* Interned strings and constants used on the hot path. */
@@ -138,7 +142,8 @@ extern PyTypeObject py_input_type;
 /* A wsgi.input for `r`, reusing the thread's cached one when nobody else
  * holds it.  New reference. */
 PyObject *py_input_for(struct py_thread *, struct wharf_request *);
-/* The request is over: later use raises instead of touching it. */
+/* The request is over: later use raises instead of touching it (waits for
+ * a read in progress on another thread). */
 void py_input_detach(PyObject *input);
 
 /* ------------------------------------------------------------ objects.c */

@@ -47,6 +47,7 @@ struct py_req {
     bool started;            /* start_response() succeeded */
     bool client_gone;
     bool overflow_logged;
+    int busy;                /* write() calls blocked in I/O (GIL released) */
 };
 
 /* ------------------------------------------------------------ interned strings */
@@ -544,9 +545,11 @@ static int send_iov(struct py_req *p, struct iovec *iov, int n)
     if (total == 0)
         return 0;
     int rc;
+    p->busy++;
     Py_BEGIN_ALLOW_THREADS
     rc = wharf_response_writev(r, iov, n);
     Py_END_ALLOW_THREADS
+    p->busy--;
     if (rc < 0) {
         p->client_gone = true;
         return -2;
@@ -1213,6 +1216,24 @@ int py_wsgi_run(struct py_thread *t, struct py_app *app, struct wharf_request *r
     } else if (st == -2) {
         wharf_log(WHARF_LOG_INFO, "%s %s: the client went away", r->method, r->uri);
     }
+    /* The app is done with this request: cut the objects it may keep
+     * (wsgi.input, start_response, write, wharf.LazyVar) loose from it
+     * before the response ends, so that no other thread can use them once
+     * the client may send its next request and the core may free this
+     * one.  A call still blocked in I/O on another thread is waited for. */
+    if (sr)
+        sr->p = NULL;
+    if (wr)
+        wr->p = NULL;
+    py_wait_idle(&p.busy);
+    if (input)
+        py_input_detach(input);
+    if (lazies)
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(lazies); i++)
+            py_lazyvar_detach(PyList_GET_ITEM(lazies, i));
+    Py_XDECREF(input);
+    Py_XDECREF(lazies);
+
     if (st == 0 && !p.started) {
         wharf_log(WHARF_LOG_ERROR, "%s %s: the app returned without calling start_response()", r->method,
                   r->uri);
@@ -1227,20 +1248,6 @@ int py_wsgi_run(struct py_thread *t, struct py_app *app, struct wharf_request *r
             rc = WHARF_ERROR; /* the head is out: only cutting the connection tells the client */
     }
 
-    /* the request is over: objects the app may keep must not reach it */
-    if (sr)
-        sr->p = NULL;
-    if (wr)
-        wr->p = NULL;
-    if (input) {
-        py_input_detach(input);
-        Py_DECREF(input);
-    }
-    if (lazies) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(lazies); i++)
-            py_lazyvar_detach(PyList_GET_ITEM(lazies, i));
-        Py_DECREF(lazies);
-    }
     Py_XDECREF(result);
     Py_XDECREF(env);
     Py_CLEAR(p.headers);

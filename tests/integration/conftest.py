@@ -31,3 +31,6 @@ def wharf(tmp_path):
             failures.append(str(e))
     if failures:
         pytest.fail("\n\n".join(failures))
+
+# real PostgreSQL and Redis servers (tests/integration/services.py)
+from services import postgres, redis_factory, redis_server  # noqa: E402,F401

@@ -3,3 +3,4 @@ TESTS += tests/integration/run-pytest.sh
 dist_noinst_SCRIPTS += tests/integration/run-pytest.sh
 EXTRA_DIST += tests/integration/wharfctl.py tests/integration/conftest.py
 AM_TESTS_ENVIRONMENT = WHARF_BUILDDIR='$(abs_top_builddir)'; export WHARF_BUILDDIR;
+EXTRA_DIST += tests/integration/services.py

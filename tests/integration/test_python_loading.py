@@ -343,3 +343,24 @@ def test_sighup_reloads_the_app_code(wharf, tmp_path):
     t.join()
     assert get(srv, "/")[1] == b"v2-new"
     assert failures == []
+
+
+@pytest.mark.skipif(not have_plugin("harakiri"), reason="harakiri plugin not built")
+@pytest.mark.parametrize("threads", [1, 4])
+def test_harakiri_logs_the_python_stack_and_replaces_the_worker(wharf, threads):
+    srv = wharf(app_options(harakiri=1, threads=threads), allowed_errors=[r"HARAKIRI", r"died"])
+    before = srv.worker_pids()
+    try:
+        requests.get(srv.url + "/sleep?s=30", timeout=15)
+    except requests.RequestException:
+        pass
+    srv.wait_log(r"HARAKIRI: worker pid \d+ thread \d+: GET /sleep\?s=30")
+    srv.wait_log(r'File ".*pepapp\.py", line \d+ in app')
+    log = srv.log()
+    assert "most recent call first" in log
+    assert "in app" in log[log.index("HARAKIRI"):]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (srv.worker_pids() == before or not srv.worker_pids()):
+        time.sleep(0.1)
+    assert srv.worker_pids() and srv.worker_pids() != before
+    assert get(srv, "/hello")[0].status == 200

@@ -21,7 +21,7 @@ def test_requests_run_on_several_threads_in_parallel(wharf):
         res = list(ex.map(lambda _: requests.get(srv.url + "/sleep?s=0.5").json(), range(4)))
     took = time.monotonic() - t0
     assert len({r["thread"] for r in res}) == 4
-    assert took < 1.5, f"4 x 0.5 s on 4 threads took {took:.2f} s"
+    assert took < 1.9, f"4 x 0.5 s on 4 threads took {took:.2f} s (2 s or more: one at a time)"
 
 
 def test_thread_state_is_kept_per_thread(wharf):
@@ -44,7 +44,7 @@ def test_slow_upload_does_not_block_other_requests(wharf):
     t0 = time.monotonic()
     for _ in range(5):
         assert get(srv, "/hello")[0].status == 200
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 3.0  # with the GIL held they would wait for the upload
     s.sendall(b"defghij")
     data = b""
     while b"md5" not in data:

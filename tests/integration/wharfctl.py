@@ -21,7 +21,7 @@ PYTHON = "/usr/bin/python3"
 
 # Lines that mean the server itself is broken, whatever the test expects.
 FATAL_PATTERNS = [
-    re.compile(r"AddressSanitizer"),
+    re.compile(r"AddressSanitizer:"),       # reports, not the startup summary line
     re.compile(r"LeakSanitizer"),
     re.compile(r"runtime error:"),          # UBSan
     re.compile(r"out of memory"),
@@ -45,6 +45,13 @@ def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def server_environ(base=None):
+    """The environment for a wharf process: this one without the WHARF_*
+    and UWSGI_* variables the test harness itself uses."""
+    base = os.environ if base is None else base
+    return {k: v for k, v in base.items() if not k.startswith(("WHARF_", "UWSGI_"))}
 
 
 def ini_text(options, section="uwsgi"):
@@ -81,10 +88,10 @@ class Wharf:
             with open(self.ini_path, "w") as f:
                 f.write(ini)
         self.args = list(args)
-        # the test harness's own WHARF_* settings are not server options
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("WHARF_BUILDDIR", "WHARF_SRCDIR", "WHARF_BIN")
-                    and not k.startswith("WHARF_TEST_")}
+        # WHARF_* and UWSGI_* variables are config to wharf (WHARF_SRCDIR
+        # would be an unknown option 'srcdir'): the server gets only the
+        # ones a test sets.
+        self.env = server_environ()
         self.env["WHARF_PLUGINS_DIR"] = PLUGINS_DIR
         # sanitizer builds: report and stop at the first error; Python's own
         # allocations are not leaks of ours
@@ -92,6 +99,8 @@ class Wharf:
         self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         if env:
             self.env.update(env)
+        # env={"NAME": None} removes NAME (e.g. WHARF_PLUGINS_DIR)
+        self.env = {k: v for k, v in self.env.items() if v is not None}
         self.allowed_errors = [re.compile(p) for p in allowed_errors]
         self.proc = None
         self._logf = None

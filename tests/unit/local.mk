@@ -13,3 +13,4 @@ include tests/unit/core.mk
 include tests/unit/ini.mk
 include tests/unit/static.mk
 include tests/unit/route.mk
+include tests/unit/http.mk
