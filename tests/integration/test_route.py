@@ -94,6 +94,51 @@ def test_seed_rule_answers_before_the_app(wharf):
     assert r.status_code == 200 and r.headers["Content-Length"] == "0"
 
 
+PYAPP = """
+import json
+
+def app(environ, start_response):
+    if environ["PATH_INFO"].startswith("/env"):
+        keys = ("PATH_INFO", "QUERY_STRING", "REQUEST_URI", "wharf.REMOTE_USER", "wharf.TIER")
+        body = json.dumps({k: environ.get(k) for k in keys}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+    raise RuntimeError("the app was reached for " + environ["PATH_INFO"])
+"""
+
+
+def test_seed_line_with_a_python_app_that_would_fail(wharf, tmp_path):
+    """The seed's route line, verbatim with its inline comment, in front of a
+    WSGI app that fails every request: /healthz/live never reaches Python."""
+    (tmp_path / "failapp.py").write_text(PYAPP)
+    srv = wharf(start=False, allowed_errors=[
+        r"ERROR: GET /other: unhandled exception in the app: RuntimeError: the app was reached"])
+    with open(srv.ini_path, "w") as f:
+        f.write(f"[uwsgi]\nhttp-socket = 127.0.0.1:{srv.port}\npythonpath = {tmp_path}\n"
+                "module = failapp:app\nprocesses = 1\n"
+                # the seed's line: the reader drops the comment (else the
+                # reason phrase would be "; ...")
+                "route = ^/healthz/live break:200  ; \ucd08\uacbd\ub7c9 \ub77c\uc774\ube0c\ub2c8\uc2a4\n"
+                "route = ^/env/(\\w+)$ rewrite:/env/rewritten?was=$1\n"
+                "route = ^/env/ addvar:TIER=gold\n"
+                "route = ^/env/ basicauth:Env,u:p\n")
+    srv.start()
+    with requests.Session() as s:
+        for _ in range(3):
+            r = s.get(srv.url + "/healthz/live")
+            assert (r.status_code, r.content, r.reason) == (200, b"", "OK")
+    assert "the app was reached" not in srv.log()
+    assert requests.get(srv.url + "/other").status_code == 500
+    srv.wait_log(r"the app was reached for /other")
+    # what Python sees after routing
+    r = requests.get(srv.url + "/env/abc?x=1", auth=("u", "p"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"PATH_INFO": "/env/rewritten", "QUERY_STRING": "was=abc&x=1",
+                        "REQUEST_URI": "/env/abc?x=1", "wharf.REMOTE_USER": "u",
+                        "wharf.TIER": "gold"}
+    assert requests.get(srv.url + "/env/abc").status_code == 401
+
+
 # ------------------------------------------------------------ break / return
 
 def test_break_with_code_reason_and_bare_break(wharf):
@@ -545,7 +590,8 @@ def test_bad_config_exits_1_with_one_clear_line(wharf, option, value, message):
         assert res.returncode == 1, out
         line = next((l for l in out.splitlines() if re.search(message, l)), None)
         assert line, f"no line matching {message!r} in:\n{out}"
-        assert line.startswith(srv.ini_path), line  # names the file (line numbers: ini reader)
+        # line 1 is [uwsgi], line 2 the http-socket the harness adds
+        assert line.startswith(f"{srv.ini_path}:3: {option}: "), line
 
 
 def test_backward_goto_is_a_config_error(wharf):
@@ -554,14 +600,17 @@ def test_backward_goto_is_a_config_error(wharf):
     res = srv.run("--check-config")
     out = res.stdout + res.stderr
     assert res.returncode == 1
-    assert re.search(r"route: goto 'top' jumps backward to the label at .*only jumps forward", out), out
+    # the goto's line, and where the label is
+    assert (f"{srv.ini_path}:5: route: goto 'top' jumps backward to the label at {srv.ini_path}:3 "
+            "(goto only jumps forward, so routing always ends)") in out, out
 
 
 def test_goto_unknown_label_is_a_config_error(wharf):
     srv = wharf([("route", r"^/ goto:nowhere")], start=False)
     res = srv.run("--check-config")
     assert res.returncode == 1
-    assert "route: goto 'nowhere': no route-label 'nowhere' after this rule" in res.stdout + res.stderr
+    assert (f"{srv.ini_path}:3: route: goto 'nowhere': no route-label 'nowhere' after this rule"
+            in res.stdout + res.stderr)
 
 
 def test_good_config_checks_ok(wharf):
@@ -569,3 +618,22 @@ def test_good_config_checks_ok(wharf):
                  ("final-route", r"^/ log:bye")], start=False)
     res = srv.run("--check-config")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_answered_requests_are_counted_in_metrics(wharf):
+    """uWSGI counts "routed requests"; here wharf_route_answered_total."""
+    srv = wharf([("metrics", "/metrics"), ("route", r"^/healthz/live break:200"),
+                 ("route", r"^/old redirect:/new"), ("route", r"^/ addheader:X-Seen: 1")])
+
+    def answered():
+        text = requests.get(srv.url + "/metrics").text
+        m = re.search(r"(?m)^wharf_route_answered_total (\d+)$", text)
+        assert m, text
+        return int(m.group(1))
+
+    assert answered() == 0
+    for _ in range(3):
+        requests.get(srv.url + "/healthz/live")
+    requests.get(srv.url + "/old", allow_redirects=False)
+    requests.get(srv.url + "/not-answered-by-routing")  # goes on (core 404)
+    wait_for(lambda: answered() == 4, what="wharf_route_answered_total 4")
