@@ -205,6 +205,7 @@ struct wharf_listener {
     wharf_accept_fn on_accept;
     void *arg;
     bool inherited;
+    bool from_systemd;    /* socket activation: systemd owns the file */
 };
 
 /* Take over sockets passed by a previous master (WHARF__FDS) or systemd

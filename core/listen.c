@@ -217,6 +217,7 @@ static int bind_address(struct wharf_server *s, const char *address)
                 l.fd = in->fd;
                 l.family = want.sa.sa_family;
                 l.inherited = true;
+                l.from_systemd = in->from_systemd;
                 l.unix_path = is_unix_address(address) && address[0] != '@'
                                   ? wharf_xstrdup(address) : NULL;
                 in->fd = -1;
@@ -312,6 +313,7 @@ void wharf_listeners_inherit(struct wharf_server *s)
                 continue;
             s->inherited[s->ninherited].address = wharf_xstrdup(tok);
             s->inherited[s->ninherited].fd = fd;
+            s->inherited[s->ninherited].from_systemd = strstr(eq + 1, ",systemd") != NULL;
             s->ninherited++;
         }
         free(copy);
@@ -324,6 +326,7 @@ void wharf_listeners_inherit(struct wharf_server *s)
         for (int i = 0; i < n && s->ninherited < WHARF_MAX_LISTENERS; i++) {
             s->inherited[s->ninherited].address = NULL; /* matched by address */
             s->inherited[s->ninherited].fd = 3 + i;
+            s->inherited[s->ninherited].from_systemd = true;
             s->ninherited++;
         }
         unsetenv("LISTEN_PID");
@@ -351,7 +354,7 @@ char *wharf_listeners_export(struct wharf_server *s)
 {
     size_t cap = 1;
     for (size_t i = 0; i < s->nlisteners; i++)
-        cap += strlen(s->listeners[i].address) + 16;
+        cap += strlen(s->listeners[i].address) + 24;
     char *out = wharf_xmalloc(cap);
     out[0] = '\0';
     size_t len = 0;
@@ -359,8 +362,9 @@ char *wharf_listeners_export(struct wharf_server *s)
         if (s->listeners[i].fd < 0)
             continue;
         wharf_set_cloexec(s->listeners[i].fd, false);
-        len += (size_t)snprintf(out + len, cap - len, "%s%s=%d", len ? ";" : "",
-                                s->listeners[i].address, s->listeners[i].fd);
+        len += (size_t)snprintf(out + len, cap - len, "%s%s=%d%s", len ? ";" : "",
+                                s->listeners[i].address, s->listeners[i].fd,
+                                s->listeners[i].from_systemd ? ",systemd" : "");
     }
     return out;
 }
@@ -368,7 +372,9 @@ char *wharf_listeners_export(struct wharf_server *s)
 void wharf_listeners_vacuum(struct wharf_server *s)
 {
     for (size_t i = 0; i < s->nlisteners; i++)
-        if (s->listeners[i].unix_path) {
+        /* a socket systemd passed us is systemd's: its socket unit keeps
+         * listening on it after we are gone */
+        if (s->listeners[i].unix_path && !s->listeners[i].from_systemd) {
             if (unlink(s->listeners[i].unix_path) == 0)
                 wharf_log(WHARF_LOG_INFO, "vacuum: removed %s", s->listeners[i].unix_path);
         }

@@ -415,6 +415,15 @@ static int set_vars(PyObject *env, struct wharf_request *r, PyObject **lazies)
             Py_DECREF(key);
         if (rc < 0)
             return -1;
+        /* uWSGI's basicauth sets the CGI REMOTE_USER, which apps (and
+         * Django's RemoteUserMiddleware) read: give it under both names */
+        if (!ops && value && strcmp(name, "REMOTE_USER") == 0) {
+            PyObject *k = PyUnicode_InternFromString("REMOTE_USER");
+            rc = k ? set_new(env, k, latin1(value, vlen)) : -1;
+            Py_XDECREF(k);
+            if (rc < 0)
+                return -1;
+        }
     }
     return 0;
 }

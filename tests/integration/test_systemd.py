@@ -81,8 +81,10 @@ def activated(tmp_path, wharf):
     """wharf started by systemd-socket-activate on `listen`."""
     started = []
 
-    def start(listen, http_socket):
-        srv = wharf({"http-socket": http_socket, "processes": 1, "healthz": "/healthz"}, start=False)
+    def start(listen, http_socket, **extra):
+        opts = {"http-socket": http_socket, "processes": 1, "healthz": "/healthz"}
+        opts.update(extra)
+        srv = wharf(opts, start=False)
         srv._logf = open(srv.log_path, "ab")
         # systemd-socket-activate passes on only the variables named with -E
         setenv = [f"-E{k}={v}" for k, v in srv.env.items()
@@ -111,8 +113,10 @@ def test_socket_activation_tcp(activated):
 
 @pytest.mark.skipif(SSA is None, reason="systemd-socket-activate is not installed (package systemd)")
 def test_socket_activation_unix(activated, tmp_path):
+    """Also: with vacuum on, the socket file systemd created stays when
+    wharf exits - the socket unit keeps listening on it."""
     path = str(tmp_path / "wharf.sock")
-    srv = activated(path, path)
+    srv = activated(path, path, vacuum=True)
     with socket.socket(socket.AF_UNIX) as c:
         c.settimeout(15)
         c.connect(path)
@@ -125,6 +129,7 @@ def test_socket_activation_unix(activated, tmp_path):
     assert "another server is listening" not in srv.log()
     srv.signal(signal.SIGTERM)
     assert srv.wait_exit(30) == 0
+    assert os.path.exists(path), "vacuum removed the socket systemd owns"
 
 
 # --------------------------------------------------------------- sd_notify
