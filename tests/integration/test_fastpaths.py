@@ -3,17 +3,21 @@ bodies written after the app returns, Content-Length mismatches on them,
 response heads larger than the stack buffer, connections that go idle and
 come back (their read buffer is returned and taken again), pipelined
 requests while the app runs inline or on app threads (the loop mutes a
-connection only when it gets an event), and many idle keep-alive
-connections next to busy ones."""
+connection only when it gets an event), many idle keep-alive connections
+next to busy ones, and access lines written in batches (none lost, in
+order, before later error lines, times formatted once a second)."""
 import http.client
 import os
+import re
 import socket
 import sys
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps"))
 from pyharness import app_options, conn, get  # noqa: E402
+from wharfctl import wait_for  # noqa: E402
 
 ERRORS = [r"declared Content-Length", r"python failed"]
 
@@ -161,3 +165,54 @@ def test_many_idle_keepalive_connections_beside_busy_ones(srv):
     finally:
         for s, _ in idle:
             s.close()
+
+
+# ------------------------------------------------------------------ access log
+# Lines are written in batches (once per loop turn, before other log lines).
+
+ACCESS = re.compile(r'^127\.0\.0\.1 - - \[[^]]+\] "(\w+) (\S+) HTTP/1\.1" (\d+) ')
+
+
+def access_lines(srv):
+    return [m.groups() for m in map(ACCESS.match, srv.log().splitlines()) if m]
+
+
+def test_every_request_gets_its_access_line_in_order(wharf):
+    srv = wharf(app_options("fastapp"))
+    c = conn(srv)
+    for i in range(300):
+        c.request("GET", "/n/%d" % i)
+        assert c.getresponse().read() == b"/n/%d" % i
+    c.close()
+    # no further traffic is needed for the last lines to appear
+    wait_for(lambda: len(access_lines(srv)) == 300, what="300 access lines")
+    assert [uri for _, uri, _ in access_lines(srv)] == ["/n/%d" % i for i in range(300)]
+
+
+def test_access_lines_come_before_a_later_error(wharf):
+    srv = wharf(app_options("fastapp"), allowed_errors=[r"unhandled exception"])
+    c = conn(srv)
+    c.request("GET", "/before")
+    assert c.getresponse().read() == b"/before"
+    c.request("GET", "/raise")
+    assert c.getresponse().status == 500
+    c.close()
+    srv.wait_log(r'"GET /raise HTTP/1\.1" 500')
+    log = srv.log()
+    assert log.index('"GET /before HTTP/1.1" 200') < log.index("fastapp raises on purpose")
+
+
+def test_log_format_times_and_numbers(wharf):
+    srv = wharf(app_options("fastapp", log_format="L=[%(ltime)] I=%(iso) C=%(ctime) E=%(epoch) "
+                                                  "S=%(status) Z=%(size) M=%(method) U=%(uri)"))
+    before = int(time.time())
+    get(srv, "/small")
+    get(srv, "/tuple")
+    line = srv.wait_log(r"U=/tuple") and [l for l in srv.log().splitlines() if "U=/tuple" in l][0]
+    m = re.search(r"L=\[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "
+                  r"I=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}) "
+                  r"C=(\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}) E=(\d+) S=200 Z=5 M=GET U=/tuple$", line)
+    assert m, line
+    assert before <= int(m.group(4)) <= int(time.time())
+    small = [l for l in srv.log().splitlines() if "U=/small" in l][0]
+    assert "S=200 Z=10 M=GET" in small

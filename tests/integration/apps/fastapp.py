@@ -31,6 +31,8 @@ def application(environ, start_response):
         headers = [("X-Filler-%02d" % i, "v" * 40) for i in range(60)]
         start_response("299 " + reason, headers)
         return [b"after a long head"]
+    if path == "/raise":
+        raise RuntimeError("fastapp raises on purpose")
     if path.startswith("/slow/"):
         time.sleep(float(environ.get("QUERY_STRING") or "0.2"))
         start_response("200 OK", [("Content-Type", "text/plain")])
