@@ -195,8 +195,10 @@ add_gunicorn() {
     shift 3
     next_port
     URLBASE[$name]=http://127.0.0.1:$PORT
+    # --worker-tmp-dir /dev/shm: the worker's heartbeat file on tmpfs, as
+    # gunicorn's docs advise
     start_server "$name" "${READY:-/}" $PY -m gunicorn --workers 1 --worker-class "$class" \
-        --bind "127.0.0.1:$PORT" --backlog 1024 --chdir "$APPS" "$@" "$module"
+        --bind "127.0.0.1:$PORT" --backlog 1024 --worker-tmp-dir /dev/shm --chdir "$APPS" "$@" "$module"
 }
 
 add_nginx() {
