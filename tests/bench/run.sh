@@ -86,8 +86,9 @@ RES=$T/results.tsv
 declare -A PIDS=() URLBASE=()
 
 cleanup() {
+    local rc=$?
     for name in "${!PIDS[@]}"; do stop_server "$name"; done
-    if [ -n "${BENCH_KEEP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
+    if [ -n "${BENCH_KEEP:-}" ] || [ "$rc" != 0 ]; then log "kept $T (logs, configs, wrk output)"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -132,14 +133,18 @@ stop_server() {
 
 # The one worker process of a server (the process that serves requests).
 worker_pid() {
-    local master=${PIDS[$1]} c
-    for c in $(pgrep -P "$master"); do
-        case $(cat "/proc/$c/comm" 2>/dev/null) in
-        wharf-worker*|uwsgi|nginx|gunicorn*|python3*) echo "$c"; return 0 ;;
-        esac
+    local master=${PIDS[$1]} c i
+    for i in $(seq 1 50); do
+        for c in $(pgrep -P "$master" || true); do
+            case $(cat "/proc/$c/comm" 2>/dev/null) in
+            wharf-worker*|uwsgi|nginx|gunicorn*|python3*) echo "$c"; return 0 ;;
+            esac
+        done
+        # a worker being replaced: wait for the new one
+        sleep 0.1
     done
-    # wharf's worker, uWSGI's and gunicorn's may be renamed; take the child
-    pgrep -P "$master" | head -1
+    tail -20 "$T/$1.log" >&2
+    die "$1 (master $master) has no worker process"
 }
 
 # CPU time a process has run (all its threads), in ns, from the
