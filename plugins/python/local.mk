@@ -1,4 +1,4 @@
-# python plugin: embeds the CPython of python3-embed (Debian's 3.11) and
+# python plugin: embeds the CPython of python-3.11-embed (Debian's 3.11) and
 # runs WSGI apps.  sys.executable is $(PYTHON) (configure: /usr/bin/python3),
 # the interpreter this libpython belongs to.
 if BUILD_PLUGIN_PYTHON
