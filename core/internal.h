@@ -55,6 +55,8 @@ void wharf_log_reopen(void);
 /* The process name shown in log lines, e.g. "master", "worker 2". */
 void wharf_log_set_role(const char *role);
 extern int wharf_log_level_max;
+/* Write bytes to the log as they are (no flush of buffered access lines). */
+void wharf_log_write(const char *text, size_t len);
 
 /* ---------------------------------------------------------------- options.c */
 
@@ -416,6 +418,9 @@ void wharf_threadpool_stop(struct wharf_threadpool *);
 /* accesslog.c */
 int wharf_accesslog_setup(struct wharf_server *);
 void wharf_accesslog_write(struct wharf_request *, int64_t duration_us);
+/* Write out this thread's buffered access lines (the loop does before it
+ * waits; every other log line does first, to keep the order). */
+void wharf_accesslog_flush(void);
 
 /* Worker -> master messages over server->master_pipe. */
 enum wharf_master_msg_type {

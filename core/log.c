@@ -70,8 +70,14 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
+void wharf_log_write(const char *text, size_t len)
+{
+    write_all(log_fd, text, len);
+}
+
 WHARF_EXPORT void wharf_log_raw(const char *text, size_t len)
 {
+    wharf_accesslog_flush();
     write_all(log_fd, text, len);
 }
 
@@ -93,6 +99,7 @@ WHARF_EXPORT void wharf_vlog(enum wharf_log_level level, const char *fmt, va_lis
     if (len > sizeof line - 2)
         len = sizeof line - 2; /* long message: cut, the line stays whole */
     line[len++] = '\n';
+    wharf_accesslog_flush();
     write_all(log_fd, line, len);
 }
 

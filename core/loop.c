@@ -411,6 +411,7 @@ void wharf_loop_run(struct wharf_worker *w)
     while (!w->stop_now) {
         if (w->draining && w->nconns == 0)
             break;
+        wharf_accesslog_flush(); /* this turn's access lines, in one write */
         int n = epoll_wait(w->epfd, evs, MAX_EVENTS, next_timeout(w));
         wharf_loop_update_clock(w);
         if (n < 0) {

@@ -148,6 +148,7 @@ void wharf_worker_main(struct wharf_server *s, unsigned slot, unsigned logical)
     wharf_worker_tell_master(w, WHARF_MSG_READY);
     wharf_loop_run(w);
 
+    wharf_accesslog_flush();
     if (w->stop_now)
         _exit(0); /* fast stop: no goodbyes */
     atomic_store(&w->sb->state, WHARF_WORKER_STOPPED);

@@ -99,6 +99,7 @@ struct conn {
     bool linger;                /* close with conn_linger(): the client may
                                    still be sending (error, unread body) */
     bool detached;
+    bool send_more;             /* the head goes out with MSG_MORE */
     int64_t resp_left;          /* Content-Length bytes still to send, -1 */
 
     /* output queue (attached mode) */
@@ -110,6 +111,7 @@ struct conn {
     bool trusted;               /* peer may set X-Forwarded-* */
     char peer[INET6_ADDRSTRLEN + 1];
     unsigned peer_port;
+    unsigned server_port;       /* the listener's port, as a number */
     char xff[INET6_ADDRSTRLEN + 1];
 };
 
@@ -119,9 +121,76 @@ struct worker_state {
     unsigned count;
     unsigned long refused;      /* over max-connections since the last warning */
     int64_t refused_warned_ms;
+    char *free_bufs;            /* idle read buffers, linked through
+                                   their first bytes */
+    unsigned nfree;
 };
 
 static struct worker_state ws;
+
+/* ------------------------------------------------------------ read buffers */
+
+/* A connection holds a read buffer (one block: the parser's header array,
+ * its scratch, then the bytes read) only while a request is on its way or
+ * being answered.  A keep-alive connection that goes idle with nothing
+ * buffered gives it back to a small per-worker stack: a thousand idle
+ * connections then cost their struct conn (~0.7 KiB) instead of ~36 KiB
+ * of buffers each, and busy connections keep reusing the same warm
+ * blocks.  Loop thread only (app threads use the block of a request they
+ * run, which is never released under them). */
+#define FREE_BUFS_MAX 32
+
+static size_t buf_hdrs_size(const struct http_conf *conf)
+{
+    return (size_t)conf->max_headers * sizeof(struct wharf_http_header);
+}
+
+static bool conn_get_buf(struct conn *c)
+{
+    if (c->buf)
+        return true;
+    const struct http_conf *conf = c->conf;
+    size_t hsize = buf_hdrs_size(conf), ssize = WHARF_HTTP_SCRATCH_SIZE(&conf->limits);
+    char *b = ws.free_bufs;
+    if (b) {
+        memcpy(&ws.free_bufs, b, sizeof(char *));
+        ws.nfree--;
+    } else if (!(b = malloc(hsize + ssize + c->cap))) {
+        wharf_log(WHARF_LOG_ERROR, "out of memory for a read buffer: closing %s", c->peer);
+        return false;
+    }
+    c->hdrs = (struct wharf_http_header *)b;
+    c->scratch = b + hsize;
+    c->buf = b + hsize + ssize;
+    /* the parser was reset before the block went back; usually the stack
+     * hands the same block back to the same connection */
+    if (c->preq.headers != c->hdrs)
+        wharf_http_request_init(&c->preq, c->hdrs, (size_t)conf->max_headers, c->scratch, ssize);
+    return true;
+}
+
+static void conn_put_buf(struct conn *c)
+{
+    char *b = (char *)c->hdrs;
+    if (!b)
+        return;
+    c->buf = c->scratch = NULL;
+    c->hdrs = NULL;
+    if (ws.nfree >= FREE_BUFS_MAX) {
+        free(b);
+        return;
+    }
+    memcpy(b, &ws.free_bufs, sizeof(char *));
+    ws.free_bufs = b;
+    ws.nfree++;
+}
+
+/* Waiting for a request with nothing buffered: no buffer needed. */
+static void conn_idle_release(struct conn *c)
+{
+    if (c->state == C_HEAD && c->len == 0 && c->buf)
+        conn_put_buf(c);
+}
 
 static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg);
 static void process_buffer(struct conn *c);
@@ -140,6 +209,40 @@ static bool name_is(const char *name, size_t len, const char *lower)
             return false;
     }
     return true;
+}
+
+/* Text building without printf: the response head is written for every
+ * request, and snprintf was a fifth of the user-space instructions of a
+ * hello-world request. */
+static inline size_t put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return n;
+}
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static size_t put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return put(p, tmp + i, sizeof tmp - i);
+}
+
+/* A chunk-size line: hex digits and CRLF. */
+static size_t put_chunk_size(char *p, uint64_t v)
+{
+    char tmp[16];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    size_t n = put(p, tmp + i, sizeof tmp - i);
+    return n + PUT_LIT(p + n, "\r\n");
 }
 
 /* ------------------------------------------------------------ basics */
@@ -163,9 +266,7 @@ static void conn_free(struct conn *c)
     c->prev->next = c->next;
     c->next->prev = c->prev;
     ws.count--;
-    free(c->buf);
-    free(c->hdrs);
-    free(c->scratch);
+    conn_put_buf(c);
     free(c);
 }
 
@@ -300,11 +401,23 @@ static int queue_iov(struct conn *c, const struct iovec *iov, int n, size_t skip
     return 0;
 }
 
+/* writev(), or sendmsg(MSG_MORE) while c->send_more says the body follows
+ * at once (a file): the kernel then holds the head back and sends it in
+ * the same segment as the file's first bytes, as nginx's tcp_nopush does,
+ * without its two TCP_CORK setsockopt calls per response. */
+static ssize_t sock_writev(struct conn *c, const struct iovec *iov, int n)
+{
+    if (!c->send_more)
+        return writev(c->fd, iov, n);
+    struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+    return sendmsg(c->fd, &m, MSG_MORE);
+}
+
 /* Attached: write without blocking; returns bytes written or -1. */
 static ssize_t try_writev(struct conn *c, const struct iovec *iov, int n)
 {
     for (;;) {
-        ssize_t w = writev(c->fd, iov, n);
+        ssize_t w = sock_writev(c, iov, n);
         if (w >= 0)
             return w;
         if (errno == EINTR)
@@ -336,7 +449,7 @@ static int wait_fd(struct conn *c, short events)
 static int blocking_writev(struct conn *c, struct iovec *iov, int n)
 {
     while (n > 0) {
-        ssize_t w = writev(c->fd, iov, n > IOV_MAX ? IOV_MAX : n);
+        ssize_t w = sock_writev(c, iov, n > IOV_MAX ? IOV_MAX : n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -437,7 +550,11 @@ static size_t build_head(struct conn *c, struct wharf_request *r, bool last, siz
                          char *out, size_t cap, char **heap)
 {
     *heap = NULL;
-    size_t need = 256 + 40;
+    const char *reason = wharf_response_reason(r);
+    size_t reason_len = strlen(reason);
+    /* status line, Date, Content-Length, Transfer-Encoding, Connection and
+     * the blank line take at most 160 bytes besides the reason phrase */
+    size_t need = 160 + reason_len;
     struct wharf_header h;
     for (size_t i = 0; wharf_response_header_at(r, i, &h); i++)
         need += h.name_len + h.value_len + 4;
@@ -475,14 +592,21 @@ static size_t build_head(struct conn *c, struct wharf_request *r, bool last, siz
     if (cl >= 0 && !bodyless)
         c->resp_left = r->head_only ? -1 : cl;
 
-    size_t n = (size_t)snprintf(p, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
-                                wharf_response_reason(r), wharf_http_date(c->w));
+    size_t n = PUT_LIT(p, "HTTP/1.1 ");
+    p[n++] = (char)('0' + status / 100);
+    p[n++] = (char)('0' + status / 10 % 10);
+    p[n++] = (char)('0' + status % 10);
+    p[n++] = ' ';
+    n += put(p + n, reason, reason_len);
+    n += PUT_LIT(p + n, "\r\nDate: ");
+    n += put(p + n, wharf_http_date(c->w), 29);
+    n += PUT_LIT(p + n, "\r\n");
     for (size_t i = 0; wharf_response_header_at(r, i, &h); i++) {
         /* hop-by-hop fields are ours to set */
-        if (name_is(h.name, h.name_len, "connection") ||
-            name_is(h.name, h.name_len, "content-length") ||
-            name_is(h.name, h.name_len, "transfer-encoding") ||
-            name_is(h.name, h.name_len, "keep-alive"))
+        if ((h.name_len == 10 && (name_is(h.name, h.name_len, "connection") ||
+                                  name_is(h.name, h.name_len, "keep-alive"))) ||
+            (h.name_len == 14 && name_is(h.name, h.name_len, "content-length")) ||
+            (h.name_len == 17 && name_is(h.name, h.name_len, "transfer-encoding")))
             continue;
         memcpy(p + n, h.name, h.name_len);
         n += h.name_len;
@@ -493,14 +617,17 @@ static size_t build_head(struct conn *c, struct wharf_request *r, bool last, siz
         p[n++] = '\r';
         p[n++] = '\n';
     }
-    if (cl >= 0 && !bodyless)
-        n += (size_t)snprintf(p + n, cap - n, "Content-Length: %" PRId64 "\r\n", cl);
+    if (cl >= 0 && !bodyless) {
+        n += PUT_LIT(p + n, "Content-Length: ");
+        n += put_u64(p + n, (uint64_t)cl);
+        n += PUT_LIT(p + n, "\r\n");
+    }
     if (c->resp_chunked)
-        n += (size_t)snprintf(p + n, cap - n, "Transfer-Encoding: chunked\r\n");
+        n += PUT_LIT(p + n, "Transfer-Encoding: chunked\r\n");
     if (c->resp_close)
-        n += (size_t)snprintf(p + n, cap - n, "Connection: close\r\n");
+        n += PUT_LIT(p + n, "Connection: close\r\n");
     else if (r->version < 11)
-        n += (size_t)snprintf(p + n, cap - n, "Connection: keep-alive\r\n");
+        n += PUT_LIT(p + n, "Connection: keep-alive\r\n");
     p[n++] = '\r';
     p[n++] = '\n';
     return n;
@@ -576,8 +703,7 @@ static int t_write(struct wharf_request *r, const struct iovec *iov, int iovcnt,
     char chunk_hdr[24];
     if (send_body && body_len > 0) {
         if (c->resp_chunked) {
-            int k = snprintf(chunk_hdr, sizeof chunk_hdr, "%zx\r\n", body_len);
-            v[n++] = (struct iovec){ chunk_hdr, (size_t)k };
+            v[n++] = (struct iovec){ chunk_hdr, put_chunk_size(chunk_hdr, body_len) };
         }
         size_t left = body_len;
         for (int i = 0; i < iovcnt && left > 0; i++) {
@@ -626,11 +752,17 @@ static int t_sendfile(struct wharf_request *r, int fd, off_t offset, size_t len,
                       void (*release)(void *), void *arg)
 {
     struct conn *c = conn_of(r);
-    /* head first, through the normal path (it may merge with nothing) */
-    if (!c->head_sent && t_write(r, NULL, 0, false) < 0) {
-        if (release)
-            release(arg);
-        return -1;
+    /* head first, through the normal path; on TCP it waits for the file's
+     * first bytes to leave in one segment with them */
+    if (!c->head_sent) {
+        c->send_more = !c->listener->unix_socket && len > 0 && !r->head_only && !no_body_status(r->status);
+        int rc = t_write(r, NULL, 0, false);
+        c->send_more = false;
+        if (rc < 0) {
+            if (release)
+                release(arg);
+            return -1;
+        }
     }
     if (r->head_only || no_body_status(r->status) || len == 0) {
         if (release)
@@ -644,12 +776,11 @@ static int t_sendfile(struct wharf_request *r, int fd, off_t offset, size_t len,
     }
     if (c->resp_chunked) {
         char hdr[24];
-        int k = snprintf(hdr, sizeof hdr, "%zx\r\n", len);
-        struct iovec iov = { hdr, (size_t)k };
-        struct out_seg *s = seg_new((size_t)k);
+        size_t k = put_chunk_size(hdr, len);
+        struct out_seg *s = seg_new(k);
         if (!s)
             goto fail;
-        memcpy(s->data, iov.iov_base, (size_t)k);
+        memcpy(s->data, hdr, k);
         queue_seg(c, s);
     }
     struct out_seg *s = seg_new(0);
@@ -811,8 +942,12 @@ static void t_detach(struct wharf_request *r)
 {
     struct conn *c = conn_of(r);
     c->detached = true;
-    wharf_loop_mod(c->w, c->fd, 0);
-    /* blocking I/O from here on: poll(2) does the waiting */
+    /* blocking I/O from here on: poll(2) does the waiting.  The loop's
+     * interest is left as it is: a client waits for its answer, so the
+     * socket rarely becomes readable meanwhile, and an app running inline
+     * keeps the loop from looking anyway.  conn_read() mutes the fd the
+     * first time an event does come (pipelined bytes, a hang-up), so the
+     * common request costs no epoll_ctl at all. */
 }
 
 static void start_next(struct conn *c);
@@ -943,19 +1078,22 @@ static void dispatch(struct conn *c)
     r->remote_addr = c->peer;
     r->remote_port = c->peer_port;
     r->scheme = "http";
-    r->server_port = (unsigned)atoi(c->listener->port);
-    /* SERVER_NAME: the host the client asked for, without its port */
-    static __thread char host[256];
+    r->server_port = c->server_port;
+    /* SERVER_NAME: the host the client asked for (at most 255 bytes),
+     * without its port */
     if (p->host && p->host_len) {
-        size_t n = p->host_len < sizeof host - 1 ? p->host_len : sizeof host - 1;
-        memcpy(host, p->host, n);
-        host[n] = '\0';
-        char *colon = host[0] == '[' ? strchr(host, ']') : strrchr(host, ':');
-        if (colon && *colon == ':')
-            *colon = '\0';
-        else if (colon && colon[1] == ':')
-            colon[1] = '\0';
-        r->server_name = wharf_request_strndup(r, host, strlen(host));
+        const char *host = p->host;
+        size_t n = p->host_len < 255 ? p->host_len : 255;
+        if (host[0] == '[') {
+            const char *rb = memchr(host, ']', n);
+            if (rb && (size_t)(rb + 1 - host) < n && rb[1] == ':')
+                n = (size_t)(rb + 1 - host);
+        } else {
+            const char *colon = memrchr(host, ':', n);
+            if (colon)
+                n = (size_t)(colon - host);
+        }
+        r->server_name = wharf_request_strndup(r, host, n);
     } else {
         r->server_name = "localhost";
     }
@@ -1086,17 +1224,21 @@ static void start_next(struct conn *c)
     wharf_loop_mod(c->w, c->fd, WHARF_EV_READ);
     if (keep)
         process_buffer(c);
+    else
+        conn_idle_release(c);
 }
 
 /* ------------------------------------------------------------ events */
 
 static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg)
 {
-    (void)w;
-    (void)fd;
     struct conn *c = arg;
-    if (c->detached)
+    if (c->detached) {
+        /* an app thread owns the socket: stop level-triggered wake-ups
+         * until t_done() gives it back (start_next() re-arms READ) */
+        wharf_loop_mod(w, fd, 0);
         return;
+    }
     if (c->state == C_LINGER) {
         linger_read(c);
         return;
@@ -1129,6 +1271,10 @@ static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg
     }
     if (c->state == C_HEAD && c->len == 0 && c->preq.state_.seen == 0)
         c->deadline_ms = now(c) + c->conf->header_timeout_ms; /* first byte of a new head */
+    if (!conn_get_buf(c)) {
+        conn_close(c);
+        return;
+    }
     size_t room_end = c->cap;
     if (c->state == C_DISCARD) {
         if (c->len == c->cap) {
@@ -1145,8 +1291,10 @@ static void conn_read(struct wharf_worker *w, int fd, unsigned events, void *arg
         conn_close(c);
         return;
     }
-    if (n < 0)
+    if (n < 0) {
+        conn_idle_release(c); /* woken for nothing (or at accept) */
         return;
+    }
     bool was_idle = c->state == C_HEAD && c->len == 0;
     c->len += (size_t)n;
     if (c->state == C_DISCARD)
@@ -1226,20 +1374,7 @@ void http_accept(struct wharf_worker *w, int fd, const struct sockaddr *peer, un
         return;
     }
     struct conn *c = calloc(1, sizeof *c);
-    size_t cap = conf->buffer_size + 1 + BODY_ROOM;
-    size_t nh = (size_t)conf->max_headers;
-    if (c) {
-        c->buf = malloc(cap);
-        c->hdrs = malloc(nh * sizeof *c->hdrs);
-        c->scratch = malloc(WHARF_HTTP_SCRATCH_SIZE(&conf->limits));
-    }
-    if (!c || !c->buf || !c->hdrs || !c->scratch) {
-        if (c) {
-            free(c->buf);
-            free(c->hdrs);
-            free(c->scratch);
-            free(c);
-        }
+    if (!c) {
         wharf_log(WHARF_LOG_ERROR, "out of memory for a new connection");
         close(fd);
         return;
@@ -1248,9 +1383,9 @@ void http_accept(struct wharf_worker *w, int fd, const struct sockaddr *peer, un
     c->w = w;
     c->conf = conf;
     c->listener = l;
-    c->cap = cap;
-    c->state = C_HEAD;
-    wharf_http_request_init(&c->preq, c->hdrs, nh, c->scratch, WHARF_HTTP_SCRATCH_SIZE(&conf->limits));
+    c->server_port = (unsigned)atoi(l->port);
+    c->cap = conf->buffer_size + 1 + BODY_ROOM;
+    c->state = C_HEAD; /* the read buffer comes with the first read */
     if (peer->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
         inet_ntop(AF_INET, &in->sin_addr, c->peer, sizeof c->peer);
@@ -1301,4 +1436,10 @@ void http_conn_worker_stop(struct wharf_worker *w)
     (void)w;
     while (ws.list.next != &ws.list)
         conn_close(ws.list.next);
+    while (ws.free_bufs) {
+        char *b = ws.free_bufs;
+        memcpy(&ws.free_bufs, b, sizeof(char *));
+        free(b);
+    }
+    ws.nfree = 0;
 }

@@ -248,9 +248,12 @@ static int py_handle(struct wharf_request *r, void *conf)
         wharf_log(WHARF_LOG_ERROR, "%s %s: cannot create a Python thread state", r->method, r->uri);
         return WHARF_ERROR;
     }
+    struct py_tail tail = { NULL, 0, false };
     PyEval_RestoreThread(t->tstate);
-    int rc = py_wsgi_run(t, app, r, app->mount_len);
+    int rc = py_wsgi_run(t, app, r, app->mount_len, &tail);
     PyEval_SaveThread();
+    if (tail.end)
+        py_wsgi_finish_tail(r, &tail);
     return rc;
 }
 

@@ -12,5 +12,5 @@ endif
 include tests/unit/core.mk
 include tests/unit/ini.mk
 include tests/unit/static.mk
-include tests/unit/http.mk
 include tests/unit/route.mk
+include tests/unit/http.mk
