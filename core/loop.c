@@ -47,6 +47,12 @@ static uint32_t to_epoll(unsigned ev)
         e |= EPOLLIN | EPOLLRDHUP;
     if (ev & WHARF_EV_WRITE)
         e |= EPOLLOUT;
+    /* A muted fd (events 0) still reports errors and hang-ups, which
+     * epoll cannot mask; level-triggered, a client that resets while an
+     * app thread owns its connection would wake the loop without end.
+     * Edge-triggered, the loop hears it once. */
+    if (e == 0)
+        e = EPOLLET;
     return e;
 }
 

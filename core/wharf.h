@@ -341,7 +341,9 @@ typedef void (*wharf_event_fn)(struct wharf_worker *, int fd,
  * the fd registered but quiet).  Level-triggered.  A client connection must
  * stay registered for as long as it is open, even while an app thread owns
  * it, because the worker counts registered connections to know when a
- * drain is over; other fds pass WHARF_EV_NOT_CLIENT. */
+ * drain is over; other fds pass WHARF_EV_NOT_CLIENT.  A muted fd (events
+ * 0) reports an error or hang-up once (edge-triggered), not on every
+ * loop turn. */
 WHARF_EXPORT int wharf_loop_add(struct wharf_worker *, int fd,
                                 unsigned events, wharf_event_fn, void *arg);
 WHARF_EXPORT int wharf_loop_mod(struct wharf_worker *, int fd,

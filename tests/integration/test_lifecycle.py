@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -1007,3 +1008,31 @@ def test_listen_fds_socket_activation(serve, tmp_path):
         assert f"pid {second.worker_pids()[0]}".encode() in answer
     finally:
         lsock.close()
+
+
+def _cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_client_reset_during_an_app_request_does_not_spin_the_loop(serve):
+    """With app threads, the loop mutes a connection while an app thread
+    owns it; a client that resets then must not wake the loop again and
+    again (EPOLLHUP cannot be masked).  The worker stays nearly idle while
+    the app sleeps, instead of burning a core."""
+    srv = serve({"processes": 1, "threads": 2}, trace="/sleep")
+    worker = srv.worker_pids()[0]
+    s = srv.connect()
+    s.sendall(b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    srv.wait_log(begin_rx("/sleep?ms=2000"))
+    # RST instead of FIN: SO_LINGER with a zero timeout
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    before = _cpu_ticks(worker)
+    srv.wait_log(r"slowapp: end /sleep\?ms=2000", timeout=10)
+    used = _cpu_ticks(worker) - before
+    hz = os.sysconf("SC_CLK_TCK")
+    # a spinning loop would use ~2 s of CPU during the 2 s sleep
+    assert used < hz // 2, f"worker used {used / hz:.2f} s of CPU while its app slept"
+    assert get(srv, "/pid").status_code == 200
