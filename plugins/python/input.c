@@ -25,6 +25,7 @@ typedef struct {
     struct wharf_request *r;   /* NULL once the request is over */
     int64_t remaining;         /* body bytes not read from the transport; -1 unknown */
     bool eof;
+    bool failed;               /* the transport refused or lost the body */
     int busy;                  /* reads blocked in I/O (GIL released) */
     char *buf;                 /* readline look-ahead */
     size_t pos, len;
@@ -89,7 +90,9 @@ static Py_ssize_t raw_read(InputObject *in, char *dst, size_t n)
     in->busy--;
     if (got < 0) {
         in->eof = true;
-        PyErr_SetString(PyExc_OSError, "cannot read the request body: the client went away or timed out");
+        in->failed = true;
+        PyErr_SetString(PyExc_OSError,
+                        "cannot read the request body: it was malformed or too large, or the client went away or timed out");
         return -1;
     }
     if (got == 0) {
@@ -357,3 +360,8 @@ PyTypeObject py_input_type = {
     .tp_iternext = input_iternext,
     .tp_methods = input_methods,
 };
+
+bool py_input_failed(PyObject *input)
+{
+    return input && ((InputObject *)input)->failed;
+}

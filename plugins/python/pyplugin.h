@@ -142,6 +142,9 @@ extern PyTypeObject py_input_type;
 /* A wsgi.input for `r`, reusing the thread's cached one when nobody else
  * holds it.  New reference. */
 PyObject *py_input_for(struct py_thread *, struct wharf_request *);
+/* The body could not be read (the http plugin answered 400/413 or the
+ * client went away): an app exception after that is no server error. */
+bool py_input_failed(PyObject *input);
 /* The request is over: later use raises instead of touching it (waits for
  * a read in progress on another thread). */
 void py_input_detach(PyObject *input);

@@ -1219,7 +1219,16 @@ int py_wsgi_run(struct py_thread *t, struct py_app *app, struct wharf_request *r
     }
     if (st == -1 || PyErr_Occurred()) {
         st = -1;
-        py_log_exception(p.client_gone, "%s %s: unhandled exception %s", r->method, r->uri, stage);
+        if (py_input_failed(input) && PyErr_ExceptionMatches(PyExc_OSError)) {
+            /* the transport already logged why (bad chunk, limit-post,
+             * client gone) and answers the client itself: a client must
+             * not be able to write ERROR lines at will */
+            PyErr_Clear();
+            wharf_log(WHARF_LOG_INFO, "%s %s: the app stopped: its request body could not be read",
+                      r->method, r->uri);
+        } else {
+            py_log_exception(p.client_gone, "%s %s: unhandled exception %s", r->method, r->uri, stage);
+        }
         if (p.client_gone)
             st = -2;
     } else if (st == -2) {
