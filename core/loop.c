@@ -256,15 +256,10 @@ void wharf_loop_fire_timers_now(struct wharf_worker *w)
 
 static void on_listener(struct wharf_worker *w, int fd, unsigned events, void *arg);
 
-static void pause_accepting(struct wharf_worker *w, const struct wharf_listener *l, int err)
+/* Take the listeners out of epoll for `ms`; the other workers, waiting in
+ * epoll on the same sockets, are woken instead. */
+static void stop_accepting_for(struct wharf_worker *w, int ms)
 {
-    w->accept_failures++;
-    if (!w->accept_warned_ms || w->now_ms - w->accept_warned_ms >= 1000) {
-        wharf_log(WHARF_LOG_WARN, "accept on %s: %s: not accepting for %d ms (%lu failure(s) since the last warning)",
-                  l->address, strerror(err), ACCEPT_PAUSE_MS, w->accept_failures);
-        w->accept_warned_ms = w->now_ms;
-        w->accept_failures = 0;
-    }
     if (w->accept_resume_ms)
         return;
     for (size_t i = 0; i < w->server->nlisteners; i++) {
@@ -275,7 +270,45 @@ static void pause_accepting(struct wharf_worker *w, const struct wharf_listener 
             e->used = false;
         }
     }
-    w->accept_resume_ms = w->now_ms + ACCEPT_PAUSE_MS;
+    w->accept_resume_ms = w->now_ms + ms;
+}
+
+static void pause_accepting(struct wharf_worker *w, const struct wharf_listener *l, int err)
+{
+    w->accept_failures++;
+    if (!w->accept_warned_ms || w->now_ms - w->accept_warned_ms >= 1000) {
+        wharf_log(WHARF_LOG_WARN, "accept on %s: %s: not accepting for %d ms (%lu failure(s) since the last warning)",
+                  l->address, strerror(err), ACCEPT_PAUSE_MS, w->accept_failures);
+        w->accept_warned_ms = w->now_ms;
+        w->accept_failures = 0;
+    }
+    stop_accepting_for(w, ACCEPT_PAUSE_MS);
+}
+
+/* EPOLLEXCLUSIVE wakes one waiting worker per connection, but in a burst
+ * it is often the same one (it is back in epoll_wait first), so one worker
+ * can end up holding every keep-alive connection while the others idle.
+ * A worker holding clearly more than its share of the server's open
+ * connections steps back from accepting for a moment. */
+#define SHARE_PAUSE_MS 20
+#define SHARE_SLACK 4
+
+static bool over_share(struct wharf_worker *w)
+{
+    struct wharf_server *s = w->server;
+    if (s->conf.processes < 2 || w->nconns <= SHARE_SLACK)
+        return false;
+    /* step back only for a peer that will take the next connection at
+     * once: ready, idle, and holding clearly fewer connections */
+    for (unsigned i = 0; i < s->sb->slots; i++) {
+        struct wharf_sb_worker *o = wharf_sb_slot(s, i);
+        if (o == w->sb || atomic_load_explicit(&o->state, memory_order_relaxed) != WHARF_WORKER_READY ||
+            atomic_load_explicit(&o->in_flight, memory_order_relaxed) != 0)
+            continue;
+        if (atomic_load_explicit(&o->connections, memory_order_relaxed) + SHARE_SLACK < w->nconns)
+            return true;
+    }
+    return false;
 }
 
 static void resume_accepting(struct wharf_worker *w)
@@ -315,6 +348,10 @@ static void on_listener(struct wharf_worker *w, int fd, unsigned events, void *a
             return;
         }
         l->on_accept(w, c, (struct sockaddr *)&peer, plen, l->arg);
+        if (over_share(w)) {
+            stop_accepting_for(w, SHARE_PAUSE_MS);
+            return;
+        }
     }
 }
 

@@ -1036,3 +1036,24 @@ def test_client_reset_during_an_app_request_does_not_spin_the_loop(serve):
     # a spinning loop would use ~2 s of CPU during the 2 s sleep
     assert used < hz // 2, f"worker used {used / hz:.2f} s of CPU while its app slept"
     assert get(srv, "/pid").status_code == 200
+
+
+def test_a_burst_of_keepalive_connections_is_spread_over_the_workers(serve):
+    """64 keep-alive connections opened at once with 2 workers: both take a
+    fair part (EPOLLEXCLUSIVE alone tends to wake the same worker for the
+    whole burst, leaving the other idle while it serves everyone)."""
+    import http.client
+    srv = serve({"processes": 2})
+    conns = [http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10) for _ in range(64)]
+    for c in conns:
+        c.connect()
+    owners = {}
+    for c in conns:
+        c.request("GET", "/pid")
+        r = c.getresponse()
+        r.read()
+        owners.setdefault(int(r.getheader("X-Worker-Pid")), []).append(c)
+    counts = sorted(len(v) for v in owners.values())
+    for c in conns:
+        c.close()
+    assert len(counts) == 2 and counts[0] >= 16, f"connections per worker: {counts}"
