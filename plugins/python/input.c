@@ -46,6 +46,7 @@ PyObject *py_input_for(struct py_thread *t, struct wharf_request *r)
     in->r = r;
     in->remaining = r->content_length;
     in->eof = r->content_length == 0;
+    in->failed = false; /* the object is reused: a past request's failure is not this one's */
     in->pos = in->len = 0;
     return Py_NewRef((PyObject *)in);
 }
