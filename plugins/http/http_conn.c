@@ -51,6 +51,7 @@ enum conn_state {
     C_CLOSING,   /* flushing the last bytes, then close */
     C_LINGER,    /* response sent, write side shut: dropping what the
                     client still sends, then close (RFC 9112 9.6) */
+    C_BODY,      /* head parsed, waiting on the loop for a small body */
 };
 
 struct out_seg {
@@ -1121,6 +1122,23 @@ static void dispatch(struct conn *c)
 }
 
 /* Parse what is buffered; dispatch a complete request or answer an error. */
+/* A small Content-Length body (one that fits in the connection's buffer)
+ * is received on the event loop before the request goes to the core, as
+ * nginx buffers request bodies: an app running inline on the loop thread
+ * (threads = 1) or an app thread is then never held by a client that
+ * sends its form slowly.  Bigger bodies, chunked bodies and bodies behind
+ * "Expect: 100-continue" stream to the app as they come. */
+static bool body_fits_and_is_missing(struct conn *c)
+{
+    const struct wharf_http_request *p = &c->preq;
+    if (p->chunked || p->content_length <= 0 || p->expect_continue)
+        return false;
+    size_t body_start = c->start + p->head_len;
+    if ((uint64_t)p->content_length > c->cap - body_start)
+        return false;
+    return c->len - body_start < (uint64_t)p->content_length;
+}
+
 static void process_buffer(struct conn *c)
 {
     if (c->state == C_DISCARD) {
@@ -1173,6 +1191,11 @@ static void process_buffer(struct conn *c)
         start_next(c);
         return;
     }
+    if (c->state == C_BODY) {
+        if (!body_fits_and_is_missing(c))
+            dispatch(c);
+        return;
+    }
     if (c->state != C_HEAD)
         return;
     enum wharf_http_result res =
@@ -1189,6 +1212,11 @@ static void process_buffer(struct conn *c)
         else
             snprintf(why, sizeof why, "%s", c->preq.reason);
         send_error(c, c->preq.status, why);
+        return;
+    }
+    if (body_fits_and_is_missing(c)) {
+        /* keeps the same deadline: head and small body within http-timeout */
+        c->state = C_BODY;
         return;
     }
     dispatch(c);
@@ -1341,6 +1369,8 @@ static void conn_timer(struct wharf_worker *w, void *arg)
                 conn_close(c);
             else if (c->state == C_HEAD && !idle)
                 send_error(c, 408, "request head not received within http-timeout");
+            else if (c->state == C_BODY)
+                send_error(c, 408, "request body not received within http-timeout");
             else if (idle)
                 conn_close(c);
             else {

@@ -26,7 +26,7 @@ static const struct wharf_option http_options[] = {
     { "limit-post", WHARF_OPT_SIZE, OPT(limit_post), "0",
       "largest request body (0 = no limit); larger gets 413", 0, 0 },
     { "http-timeout", WHARF_OPT_DURATION, OPT(header_timeout_ms), "60",
-      "time a client has to send a whole request head; slower gets 408", 100, 3600000 },
+      "time a client has to send a request head (and a body that fits in buffer-size); slower gets 408", 100, 3600000 },
     { "socket-timeout", WHARF_OPT_DURATION, OPT(socket_timeout_ms), "30",
       "longest wait for a client to send body bytes or take response bytes", 100, 3600000 },
     { "http-max-headers", WHARF_OPT_INT, OPT(max_headers), "100",

@@ -1135,3 +1135,29 @@ def test_sanitizer_reports_fail_the_test(tmp_path, plugins_env):
     finally:
         srv.stop()
         srv.kill_group()
+
+
+def test_slow_small_body_does_not_block_an_inline_worker(wharf):
+    """R.U.D.Y.: with threads = 1 the app runs on the worker's event loop;
+    a client that sends a small POST body slowly must not hold it.  The
+    body is received on the loop first, so another client is answered
+    while it trickles, the slow request is answered once its body is
+    complete, and a body that never completes gets 408 after http-timeout."""
+    srv = wharf(wsgi_options(threads=1, socket_timeout=30, http_timeout=3))
+    slow = srv.connect(timeout=10)
+    slow.sendall(b"POST /input/read HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+    # the worker is free meanwhile (timeout 2 s, far below socket-timeout 30 s)
+    for _ in range(3):
+        assert requests.get(srv.url + "/hello", timeout=2).text == "Hello, World!\n"
+    slow.sendall(b"defghij")
+    resps, _, _ = read_responses(slow, 1)
+    assert resps[0].status == 200 and json.loads(resps[0].body)["len"] == 10
+    slow.close()
+
+    stuck = srv.connect(timeout=10)
+    stuck.sendall(b"POST /input/read HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+    assert requests.get(srv.url + "/hello", timeout=2).status_code == 200
+    resps, closed, _ = read_responses(stuck, None, timeout=10)
+    assert len(resps) == 1
+    assert resps[0].status == 408 and closed
+    stuck.close()
