@@ -28,10 +28,21 @@ static void init_names(struct wharf_server *s, struct wharf_scoreboard *sb, bool
     sb->nchecks = (unsigned)s->nchecks;
     for (size_t i = 0; i < WHARF_MAX_CHECKS; i++) {
         struct wharf_sb_check *c = &sb->checks[i];
+        const char *name = i < s->nchecks ? s->plugins[s->check_plugins[i]].p->name : "";
+        /* A reload keeps the last result of a check that is still there:
+         * readiness must not flap to 503 (old and new workers share this
+         * memory) while the new checker runs its first round.  The result
+         * still goes stale after WHARF_CHECK_STALE_MS like any other. */
+        bool torn = atomic_load(&c->seq) & 1; /* the old checker died mid-write */
+        if (adopted && !torn && name[0] && strncmp(c->check.name, name, sizeof c->check.name) == 0 &&
+            atomic_load(&c->updated_ns) != 0)
+            continue;
+        if (torn)
+            atomic_fetch_add(&c->seq, 1);
         atomic_store(&c->updated_ns, 0);
         memset(&c->check, 0, sizeof c->check);
-        if (i < s->nchecks) {
-            snprintf(c->check.name, sizeof c->check.name, "%s", s->plugins[s->check_plugins[i]].p->name);
+        if (name[0]) {
+            snprintf(c->check.name, sizeof c->check.name, "%s", name);
             snprintf(c->check.message, sizeof c->check.message, "not checked yet");
         }
     }
