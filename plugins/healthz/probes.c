@@ -5,8 +5,8 @@
  *            drains (a draining pod is alive; killing it would drop the
  *            requests it is finishing).
  *   ready    200 only if the server is not stopping (SIGTERM, also during
- *            shutdown-delay), this worker is not draining, the app is
- *            loaded in this worker and every readiness check passed
+ *            shutdown-delay), the app is loaded in this worker and every
+ *            readiness check passed
  *            (results cached by the core's checker, never run per probe;
  *            the core reports a result older than 5 s as failed); else 503.
  *   startup  200 once the app is loaded in this worker; else 503.
@@ -141,7 +141,11 @@ int healthz_ready(struct wharf_request *r)
         n = wharf_checks(s, checks, n);
     }
 
-    bool ok = !stopping && !draining && app;
+    /* A draining worker (reload, max-requests, reload-on-rss) still says
+     * ready: the probe asks about the instance, whose other workers and
+     * replacements keep accepting; a 503 here would take a healthy pod out
+     * of its Service on every recycle.  "draining" stays in the body. */
+    bool ok = !stopping && app;
     size_t cap = 128;
     for (size_t i = 0; i < n; i++) {
         ok = ok && checks[i].ok;

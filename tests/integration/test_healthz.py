@@ -425,7 +425,10 @@ def test_ready_turns_503_on_sigterm_while_live_stays_200_until_exit(wharf):
     assert "readiness now fails" in srv.log()
 
 
-def test_draining_worker_is_alive_but_not_ready(wharf):
+def test_draining_worker_is_alive_and_still_ready(wharf):
+    """One worker draining (a reload, max-requests) is no reason to take the
+    instance out of its load balancer: readiness stays 200 and says
+    draining; only a stopping server (SIGTERM) fails it."""
     srv = wharf({"processes": 1, "healthz": "/healthz"})
     # Two connections the worker owns, each with a complete request (proof
     # that the worker has read what we sent) followed by a partial one, so
@@ -442,9 +445,9 @@ def test_draining_worker_is_alive_but_not_ready(wharf):
 
     ready_conn.send(b"\r\n")
     status, headers, body = ready_conn.response()
-    assert status == 503
+    assert status == 200
     assert headers["connection"] == "close"
-    assert json.loads(body) == {"status": "unavailable", "checks": {}, "draining": True,
+    assert json.loads(body) == {"status": "ok", "checks": {}, "draining": True,
                                 "stopping": False, "app": True}
     live_conn.send(b"\r\n")
     status, headers, body = live_conn.response()
