@@ -31,6 +31,12 @@ it) is counted per pid.
 
 With keepalive=False every request uses a new connection
 (`Connection: close`): a client "connecting in a loop".
+
+Phases: a test sets `load.phase = "step 4"` between the steps of a longer
+run.  Each outcome is counted under the phase that was current when its
+request was *sent* (`by_phase[phase]`), and each successful response under
+(phase, X-App-Version header) in `versions`, so a test can say "every
+request sent after the deploy was answered by the new code".
 """
 import collections
 import http.client
@@ -100,6 +106,9 @@ class LoadGen:
         self.closes = 0          # responses with Connection: close
         self.runs = [[] for _ in range(clients)]   # per client: [[outcome, count], ...]
         self.first_ok = self.last_ok = None
+        self.phase = None
+        self.by_phase = collections.defaultdict(collections.Counter)  # phase -> outcome -> n
+        self.versions = collections.Counter()   # (phase, X-App-Version) -> n
         self.started = None
         self.errors = []         # exceptions in client threads (bugs of this file)
 
@@ -180,6 +189,7 @@ class LoadGen:
             n += 1
             rid = f"{idx}-{n}"
             owner = conn.last_pid
+            phase = self.phase
             kind, detail = self._attempt(conn, rid)
             if kind == "reset_before_response" and detail.get("reused"):
                 with self._lock:
@@ -189,7 +199,9 @@ class LoadGen:
                 kind, detail = self._attempt(conn, rid + "r")
             with self._lock:
                 self._record_run(idx, kind or "ok")
+                self.by_phase[phase][kind or "ok"] += 1
                 if kind is None:
+                    self.versions[(phase, detail.get("version"))] += 1
                     self.ok += 1
                     now = time.monotonic()
                     self.first_ok = self.first_ok or now
@@ -255,4 +267,4 @@ class LoadGen:
             return "bad_response", {"error": f"body {body[:80]!r}, X-Worker-Pid {pid!r}"}
         with self._lock:
             self.pids[pid] += 1
-        return None, {"pid": pid}
+        return None, {"pid": pid, "version": resp.getheader("X-App-Version")}

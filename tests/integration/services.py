@@ -8,6 +8,9 @@ own admin access); TCP connections need a password, so DSNs carry a real
 one that wharf must never log.  `pg.new_database()` gives each test a
 fresh, empty database owned by the app role.
 
+`Nginx` (one per test): Debian's nginx in the foreground with its pid, logs
+and temp files in a temp dir, in front of a given site file.
+
 `redis_server` (one per test): redis-server on a free loopback port with
 persistence off; `stop()`/`start()` simulate an outage on the same port.
 
@@ -18,6 +21,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 
@@ -25,6 +29,7 @@ import pytest
 
 from wharfctl import free_port, wait_for
 
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PG_USER = "wharftest"
 APP_ROLE = "wharfapp"
@@ -211,3 +216,59 @@ def redis_factory(tmp_path):
     finally:
         for srv in servers:
             srv.stop()
+
+
+class Nginx:
+    def __init__(self, tmp, site):
+        self.tmp = tmp
+        self.conf = os.path.join(tmp, "nginx.conf")
+        self.error_log = os.path.join(tmp, "nginx-error.log")
+        temp = os.path.join(tmp, "nginx-temp")
+        os.makedirs(temp, exist_ok=True)
+        # as root nginx would run its workers as nobody, who cannot read
+        # pytest's private temp directories
+        user = "user root;" if os.geteuid() == 0 else ""
+        with open(self.conf, "w") as f:
+            f.write(f"""{user}
+worker_processes 1;
+events {{ worker_connections 256; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log {tmp}/nginx-access.log;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    include {site};
+}}
+""")
+        self.globals = f"daemon off; master_process on; pid {tmp}/nginx.pid; error_log {self.error_log};"
+        self.proc = None
+
+    def test_config(self):
+        return subprocess.run([NGINX, "-p", self.tmp, "-c", self.conf, "-g", self.globals, "-t"],
+                              capture_output=True, text=True)
+
+    def start(self, port):
+        self.proc = subprocess.Popen([NGINX, "-p", self.tmp, "-c", self.conf, "-g", self.globals],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"nginx exited: {self.proc.stderr.read().decode()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_for(up, 10, what="nginx to listen")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -12,17 +12,14 @@ echoes its environ and the body as well.
 """
 import hashlib
 import os
-import shutil
-import signal
 import socket
-import subprocess
 
 import pytest
 import requests
 
+from services import NGINX, Nginx
 from wharfctl import PLUGINS_DIR, SRCDIR, free_port, wait_for
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SITE = os.path.join(SRCDIR, "contrib", "nginx", "wharf.conf")
 EXAMPLE_INI = os.path.join(SRCDIR, "contrib", "systemd", "example.ini")
 CLIENT = "127.0.0.2"  # the test client's source address, as nginx sees it
@@ -50,62 +47,6 @@ def render_site(tmp, transport, nginx_port, wharf_port, sock, static_root):
     with open(path, "w") as f:
         f.write(text)
     return path
-
-
-class Nginx:
-    def __init__(self, tmp, site):
-        self.tmp = tmp
-        self.conf = os.path.join(tmp, "nginx.conf")
-        self.error_log = os.path.join(tmp, "nginx-error.log")
-        temp = os.path.join(tmp, "nginx-temp")
-        os.makedirs(temp, exist_ok=True)
-        # as root nginx would run its workers as nobody, who cannot read
-        # pytest's private temp directories
-        user = "user root;" if os.geteuid() == 0 else ""
-        with open(self.conf, "w") as f:
-            f.write(f"""{user}
-worker_processes 1;
-events {{ worker_connections 256; }}
-http {{
-    include /etc/nginx/mime.types;
-    access_log {tmp}/nginx-access.log;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    include {site};
-}}
-""")
-        self.globals = f"daemon off; master_process on; pid {tmp}/nginx.pid; error_log {self.error_log};"
-        self.proc = None
-
-    def test_config(self):
-        return subprocess.run([NGINX, "-p", self.tmp, "-c", self.conf, "-g", self.globals, "-t"],
-                              capture_output=True, text=True)
-
-    def start(self, port):
-        self.proc = subprocess.Popen([NGINX, "-p", self.tmp, "-c", self.conf, "-g", self.globals],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-        def up():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"nginx exited: {self.proc.stderr.read().decode()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-        wait_for(up, 10, what="nginx to listen")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def example_ini(tmp, wharf_port, sock, extra=()):

@@ -17,6 +17,8 @@ import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps"))
 from pyharness import APPS, PYTHON, app_options, get  # noqa: E402
+from loadgen import LoadGen  # noqa: E402
+from wharfctl import alive, wait_for  # noqa: E402
 
 LOAD_ERRORS = [r"python: cannot load the app"]
 
@@ -305,44 +307,49 @@ def test_readiness_follows_the_app(wharf):
     assert requests.get(bad.url + "/healthz/live").status_code == 200
 
 
-def test_sighup_reloads_the_app_code(wharf, tmp_path):
+@pytest.mark.parametrize("lazy_apps", [False, True], ids=["preload", "lazy-apps"])
+def test_sighup_reloads_the_app_code(wharf, tmp_path, lazy_apps):
     """SIGHUP re-imports the app from disk (a new master image, never a
-    fork of the old app) and replaces the workers with no failed request."""
+    fork of the old app; with lazy-apps each new worker imports it) and
+    replaces the workers: the new code answers within 5 s, and 2 keep-alive
+    clients hammering the server meanwhile see no failed request."""
     appdir = tmp_path / "proj"
     appdir.mkdir()
-    code = ("def application(environ, start_response):\n"
-            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-            "    return [b'%s']\n")
+    code = ("import os\n"
+            "def application(environ, start_response):\n"
+            "    pid = str(os.getpid())\n"
+            "    start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Worker-Pid', pid),\n"
+            "                              ('X-App-Version', '%s')])\n"
+            "    return [b'pid ' + pid.encode() + b'\\n']\n")
     (appdir / "reloadme.py").write_text(code % "v1")
-    srv = wharf([("chdir", str(appdir)), ("module", "reloadme"), ("processes", 2)])
-    assert get(srv, "/")[1] == b"v1"
-    failures = []
-    stop = threading.Event()
-
-    def hammer():
-        s = requests.Session()
-        while not stop.is_set():
-            try:
-                r = s.get(srv.url + "/")
-                if r.status_code != 200 or r.content not in (b"v1", b"v2-new"):
-                    failures.append((r.status_code, r.content))
-            except requests.RequestException as e:
-                failures.append(repr(e))
-
-    t = threading.Thread(target=hammer)
-    t.start()
-    time.sleep(0.3)
-    # (a different size: .pyc files are checked by source mtime and size)
-    (appdir / "reloadme.py").write_text(code % "v2-new")
-    srv.signal(signal.SIGHUP)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and get(srv, "/")[1] != b"v2-new":
-        time.sleep(0.1)
-    time.sleep(0.5)
-    stop.set()
-    t.join()
-    assert get(srv, "/")[1] == b"v2-new"
-    assert failures == []
+    srv = wharf([("chdir", str(appdir)), ("module", "reloadme"), ("processes", 2),
+                 ("lazy-apps", lazy_apps), ("disable-logging", True)])
+    load = LoadGen(srv.port, "/", clients=2)
+    load.phase = "before"
+    load.start()
+    try:
+        load.wait_ok(100)
+        old = srv.worker_pids()
+        # (a different size: .pyc files are checked by source mtime and size)
+        (appdir / "reloadme.py").write_text(code % "v2-new")
+        load.phase = "reload"
+        srv.signal(signal.SIGHUP)
+        t0 = time.monotonic()
+        wait_for(lambda: get(srv, "/")[0].getheader("X-App-Version") == "v2-new", timeout=5,
+                 what="the new code to answer")
+        took = time.monotonic() - t0
+        srv.wait_log(r"reload: all workers replaced", timeout=30)
+        wait_for(lambda: not any(alive(p) for p in old), timeout=30, what="the old workers to drain")
+        load.phase = "after"
+        load.wait_ok(load.ok + 100)
+    finally:
+        load.stop()
+    print(f"SIGHUP ({'lazy-apps' if lazy_apps else 'preload'}): new code after {took:.2f} s; "
+          f"{load.summary()}; versions {dict(load.versions)}")
+    assert load.total_failures == 0 and load.retries == 0, (load.summary(), load.failed[:5])
+    assert load.versions[("before", "v1")] > 0 and ("before", "v2-new") not in load.versions
+    assert set(v for (p, v) in load.versions if p == "after") == {"v2-new"}
+    assert srv.log().count("reload: all workers replaced") == 1
 
 
 @pytest.mark.skipif(not have_plugin("harakiri"), reason="harakiri plugin not built")

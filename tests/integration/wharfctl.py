@@ -47,6 +47,26 @@ def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is not alive
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def stop_foreign_master(pid, timeout=30):
+    """Stop a master that is not our child (started by SIGUSR2) and wait."""
+    if alive(pid):
+        os.kill(pid, signal.SIGINT)
+        wait_for(lambda: not alive(pid), timeout=timeout, what=f"master {pid} to exit")
+
+
 def server_environ(base=None):
     """The environment for a wharf process: this one without the WHARF_*
     and UWSGI_* variables the test harness itself uses."""
@@ -73,7 +93,7 @@ class Wharf:
     """A running wharf master.  Use the `wharf` fixture from conftest.py."""
 
     def __init__(self, tmpdir, options=None, ini=None, args=(), env=None,
-                 port=None, allowed_errors=(), name="app"):
+                 port=None, allowed_errors=(), name="app", binary=None):
         self.tmpdir = str(tmpdir)
         self.port = port or free_port()
         self.name = name
@@ -88,6 +108,7 @@ class Wharf:
             with open(self.ini_path, "w") as f:
                 f.write(ini)
         self.args = list(args)
+        self.binary = binary or WHARF   # a copy, for binary-upgrade tests
         # WHARF_* and UWSGI_* variables are config to wharf (WHARF_SRCDIR
         # would be an unknown option 'srcdir'): the server gets only the
         # ones a test sets.
@@ -113,7 +134,7 @@ class Wharf:
 
     # -- process ---------------------------------------------------------
     def command(self, *extra):
-        cmd = [WHARF]
+        cmd = [self.binary]
         if os.path.exists(self.ini_path):
             cmd += ["--ini", self.ini_path]
         return cmd + self.args + list(extra)
