@@ -169,6 +169,8 @@ struct wharf_sb_check {
     struct wharf_check check;
     _Atomic int64_t updated_ns;
     _Atomic uint32_t seq;         /* odd while being written */
+    _Atomic bool writing;         /* writers' lock: during a reload the old
+                                     and the new checker overlap */
 };
 
 struct wharf_scoreboard {
@@ -180,6 +182,8 @@ struct wharf_scoreboard {
     _Atomic bool stopping;        /* server-wide drain (readiness 503) */
     unsigned nchecks;
     struct wharf_sb_check checks[WHARF_MAX_CHECKS];
+    _Atomic int32_t checker_round_pid; /* pid of the checker that finished
+                                          the latest full round */
     /* names of the plugin counters, so a reloaded image that registers
      * other counters does not inherit someone else's numbers */
     char metric_names[WHARF_MAX_METRICS][48];
@@ -192,6 +196,9 @@ struct wharf_scoreboard {
  * has the same shape: counters then continue and old workers keep their
  * slots.  Returns 1 when adopted, 0 when new, -1 on error. */
 int wharf_scoreboard_create(struct wharf_server *);
+/* The checker's write of check i's result (under the check's writers'
+ * lock, with a seqlock for the readers). */
+void wharf_sb_check_store(struct wharf_server *, size_t i, const struct wharf_check *);
 /* Hand the scoreboard to a new image: "fd,size" in WHARF__SCOREBOARD. */
 void wharf_scoreboard_export(struct wharf_server *);
 struct wharf_sb_worker *wharf_sb_slot(struct wharf_server *, unsigned slot);
@@ -303,6 +310,8 @@ struct wharf_server {
     size_t nchecks;
 
     struct wharf_scoreboard *sb;
+    bool checks_kept;                /* reload: the adopted scoreboard holds
+                                        the same checks, with their results */
     size_t sb_size;
     int sb_fd;
 

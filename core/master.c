@@ -55,6 +55,11 @@ struct master {
     int64_t *respawn_at_ms;    /* per logical worker: pending respawn, 0 = none */
     pid_t checker;
     int64_t checker_respawn_ms;
+    /* reload: the previous image's checker keeps the readiness results
+     * fresh until ours has finished a round (an app import can take longer
+     * than results stay valid) */
+    pid_t old_checker;
+    bool old_checker_told;
     /* rolling replacement of every worker (reload) */
     bool rolling;
     unsigned roll_next;        /* next logical worker to replace */
@@ -203,6 +208,9 @@ static void spawn_checker(struct master *m)
     sigprocmask(SIG_SETMASK, &all, NULL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
     for (;;) {
         for (size_t i = 0; i < s->nchecks; i++) {
             struct wharf_loaded_plugin *lp = &s->plugins[s->check_plugins[i]];
@@ -217,12 +225,13 @@ static void spawn_checker(struct master *m)
             }
             if (!c.latency_ms)
                 c.latency_ms = (uint32_t)((wharf_monotonic_ns() - t0) / 1000000);
-            struct wharf_sb_check *dst = &s->sb->checks[i];
-            atomic_fetch_add_explicit(&dst->seq, 1, memory_order_acq_rel);
-            memcpy(&dst->check, &c, sizeof c);
-            atomic_fetch_add_explicit(&dst->seq, 1, memory_order_release);
-            atomic_store(&dst->updated_ns, wharf_monotonic_ns());
+            /* a SIGTERM (the next image's checker took over) waits until
+             * the result is written whole */
+            sigprocmask(SIG_BLOCK, &term, NULL);
+            wharf_sb_check_store(s, i, &c);
+            sigprocmask(SIG_UNBLOCK, &term, NULL);
         }
+        atomic_store(&s->sb->checker_round_pid, (int32_t)getpid());
         struct timespec ts = { 1, 0 };
         nanosleep(&ts, NULL);
     }
@@ -318,6 +327,8 @@ static void begin_drain_all(struct master *m)
         wharf_listeners_close_drained(m->s, now_ms());
     if (m->checker > 0)
         kill(m->checker, SIGTERM);
+    if (m->old_checker > 0)
+        kill(m->old_checker, SIGTERM);
 }
 
 static void graceful_stop(struct master *m, const char *why)
@@ -357,6 +368,8 @@ static void fast_stop(struct master *m, const char *why)
             kill(m->old[i].pid, SIGINT);
     if (m->checker > 0)
         kill(m->checker, SIGKILL);
+    if (m->old_checker > 0)
+        kill(m->old_checker, SIGKILL);
 }
 
 /* ------------------------------------------------------------ events */
@@ -509,11 +522,17 @@ static void reexec(struct master *m)
     struct wharf_server *s = m->s;
     wharf_log(WHARF_LOG_INFO, "reload: starting a new image of %s", m->exe);
     wharf_sd_notify("RELOADING=1");
-    if (m->checker > 0) {
-        kill(m->checker, SIGKILL);
-        waitpid(m->checker, NULL, 0);
-        m->checker = 0;
+    /* the checker lives on (the new image stops it once its own checker
+     * has results); one left by the reload before is stopped now */
+    if (m->old_checker > 0) {
+        kill(m->old_checker, SIGKILL);
+        waitpid(m->old_checker, NULL, 0);
+        m->old_checker = 0;
     }
+    char checker[16];
+    snprintf(checker, sizeof checker, "%d", (int)m->checker);
+    if (m->checker > 0)
+        setenv("WHARF__OLD_CHECKER", checker, 1);
     size_t cap = 32;
     for (unsigned i = 0; i < m->nslots; i++)
         cap += 12;
@@ -566,6 +585,7 @@ static void reexec(struct master *m)
     unsetenv("WHARF__GENERATION");
     unsetenv("WHARF__SCOREBOARD");
     unsetenv("WHARF__PIPE");
+    unsetenv("WHARF__OLD_CHECKER");
     wharf_set_cloexec(s->sb_fd, true);
     wharf_set_cloexec(s->master_pipe[0], true);
     wharf_set_cloexec(s->master_pipe[1], true);
@@ -667,6 +687,10 @@ static void reap(struct master *m)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         char how[96];
         describe_exit(status, how, sizeof how);
+        if (pid == m->old_checker) {
+            m->old_checker = 0;
+            continue;
+        }
         if (pid == m->checker) {
             m->checker = 0;
             if (m->mode == RUNNING) {
@@ -802,6 +826,11 @@ static void plugin_ticks(struct master *m)
 static void timers(struct master *m)
 {
     int64_t t = now_ms();
+    if (m->old_checker > 0 && !m->old_checker_told && m->checker > 0 &&
+        atomic_load(&m->s->sb->checker_round_pid) == (int32_t)m->checker) {
+        kill(m->old_checker, SIGTERM); /* ours has a full round of results */
+        m->old_checker_told = true;
+    }
     for (unsigned i = 0; i < m->nslots; i++) {
         struct slot *sl = &m->slots[i];
         if (sl->pid > 0 && sl->draining && sl->kill_at_ms && t >= sl->kill_at_ms) {
@@ -1280,7 +1309,11 @@ int wharf_master_run(struct wharf_server *s)
             return 1;
         }
         adopt_old_workers(&m);
+        const char *oc = getenv("WHARF__OLD_CHECKER");
+        if (oc)
+            m.old_checker = (pid_t)atoi(oc);
     }
+    unsetenv("WHARF__OLD_CHECKER");
 
     int rc = prepare(s);
     if (rc == 2)
@@ -1296,6 +1329,11 @@ int wharf_master_run(struct wharf_server *s)
     int adopted = wharf_scoreboard_create(s);
     if (adopted < 0)
         return m.nold ? degraded(&m) : 1;
+    if (m.old_checker > 0 && !s->checks_kept) {
+        /* other checks now, or a new scoreboard: its results mean nothing */
+        kill(m.old_checker, SIGTERM);
+        m.old_checker_told = true;
+    }
     const char *pipefds = getenv("WHARF__PIPE");
     if (pipefds && sscanf(pipefds, "%d,%d", &s->master_pipe[0], &s->master_pipe[1]) == 2) {
         wharf_set_cloexec(s->master_pipe[0], true);
@@ -1367,6 +1405,10 @@ int wharf_master_run(struct wharf_server *s)
     if (m.checker > 0) {
         kill(m.checker, SIGKILL);
         waitpid(m.checker, NULL, 0);
+    }
+    if (m.old_checker > 0) {
+        kill(m.old_checker, SIGKILL);
+        waitpid(m.old_checker, NULL, 0);
     }
     if (m.upgraded) {
         /* the sockets and the pidfile belong to the new master now */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SB_MAGIC 0x57534231u /* "WSB1" */
@@ -23,8 +24,36 @@ static size_t slot_size(unsigned threads)
     return (s + 63) & ~(size_t)63;
 }
 
+/* A check's writers' lock.  Writers are the checker and, during a reload,
+ * the previous image's checker (it keeps results fresh until the new one
+ * has finished a round) and the new master here.  A writer killed while
+ * holding it (SIGKILL) leaves it set: after 200 ms it is taken anyway. */
+static void check_lock(struct wharf_sb_check *c)
+{
+    struct timespec ts = { 0, 100000 };
+    for (int i = 0; i < 2000 && atomic_exchange(&c->writing, true); i++)
+        nanosleep(&ts, NULL);
+}
+
+static void check_unlock(struct wharf_sb_check *c)
+{
+    atomic_store(&c->writing, false);
+}
+
+void wharf_sb_check_store(struct wharf_server *s, size_t i, const struct wharf_check *result)
+{
+    struct wharf_sb_check *dst = &s->sb->checks[i];
+    check_lock(dst);
+    atomic_fetch_add_explicit(&dst->seq, 1, memory_order_acq_rel);
+    memcpy(&dst->check, result, sizeof *result);
+    atomic_fetch_add_explicit(&dst->seq, 1, memory_order_release);
+    atomic_store(&dst->updated_ns, wharf_monotonic_ns());
+    check_unlock(dst);
+}
+
 static void init_names(struct wharf_server *s, struct wharf_scoreboard *sb, bool adopted)
 {
+    s->checks_kept = adopted && sb->nchecks == s->nchecks;
     sb->nchecks = (unsigned)s->nchecks;
     for (size_t i = 0; i < WHARF_MAX_CHECKS; i++) {
         struct wharf_sb_check *c = &sb->checks[i];
@@ -33,18 +62,23 @@ static void init_names(struct wharf_server *s, struct wharf_scoreboard *sb, bool
          * readiness must not flap to 503 (old and new workers share this
          * memory) while the new checker runs its first round.  The result
          * still goes stale after WHARF_CHECK_STALE_MS like any other. */
-        bool torn = atomic_load(&c->seq) & 1; /* the old checker died mid-write */
+        check_lock(c);
+        bool torn = atomic_load(&c->seq) & 1; /* a checker died mid-write */
         if (adopted && !torn && name[0] && strncmp(c->check.name, name, sizeof c->check.name) == 0 &&
-            atomic_load(&c->updated_ns) != 0)
+            atomic_load(&c->updated_ns) != 0) {
+            check_unlock(c);
             continue;
+        }
+        if (i < s->nchecks)
+            s->checks_kept = false;
         if (torn)
             atomic_fetch_add(&c->seq, 1);
-        atomic_store(&c->updated_ns, 0);
         memset(&c->check, 0, sizeof c->check);
         if (name[0]) {
             snprintf(c->check.name, sizeof c->check.name, "%s", name);
             snprintf(c->check.message, sizeof c->check.message, "not checked yet");
         }
+        check_unlock(c);
     }
     for (size_t i = 0; i < WHARF_MAX_METRICS; i++) {
         const char *name = i < s->nmetrics ? s->metrics[i].name : "";

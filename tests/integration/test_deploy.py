@@ -31,6 +31,7 @@ import pytest
 import requests
 
 from loadgen import LoadGen
+import services
 from services import NGINX, Nginx
 from wharfctl import PLUGINS_DIR, SRCDIR, WHARF, alive, free_port, stop_foreign_master, wait_for
 
@@ -131,16 +132,10 @@ def write_release(appdir, version):
 
 
 def render_site(tmp, nginx_port, port_a, port_b):
-    text = open(SITE).read()
-    for old, new in [("listen 80;", f"listen 127.0.0.1:{nginx_port};"),
-                     ("server 127.0.0.1:8001 ", f"server 127.0.0.1:{port_a} "),
-                     ("server 127.0.0.1:8002 ", f"server 127.0.0.1:{port_b} ")]:
-        assert old in text, f"{old!r} not in {SITE}: update this test"
-        text = text.replace(old, new)
-    path = os.path.join(tmp, "site.conf")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    return services.render_site(SITE, tmp, [
+        ("listen 80;", f"listen 127.0.0.1:{nginx_port};"),
+        ("server 127.0.0.1:8001 ", f"server 127.0.0.1:{port_a} "),
+        ("server 127.0.0.1:8002 ", f"server 127.0.0.1:{port_b} ")])
 
 
 def get(url, path, **kw):
@@ -191,7 +186,8 @@ class ReadinessWatch:
 # Three whole deploys in a row, each on a fresh database, Redis and nginx: a
 # race that loses one request in a hundred thousand shows up here.
 @pytest.mark.parametrize("run", [1, 2, 3])
-def test_zero_downtime_deploy_through_nginx(wharf, postgres, redis_server, tmp_path, request, run):
+def test_zero_downtime_deploy_through_nginx(wharf, postgres, redis_server, tmp_path, request, run,
+                                           report):
     pytest.importorskip("flask")
     pytest.importorskip("psycopg2")
     appdir = tmp_path / "app"
@@ -321,16 +317,16 @@ def test_zero_downtime_deploy_through_nginx(wharf, postgres, redis_server, tmp_p
 
     # ---- the counts
     phases = list(dict.fromkeys(p for load in loads for p in load.by_phase))
-    print(f"\ndeploy {run} through nginx: requests per step (fast /pid + db /items)")
+    report(f"deploy {run} through nginx, requests per step (fast /pid + db /items):")
     for phase in phases:
         counts = {k: fast.by_phase[phase][k] + dbload.by_phase[phase][k]
                   for k in set(fast.by_phase[phase]) | set(dbload.by_phase[phase])}
         versions = {v: fast.versions[(phase, v)] + dbload.versions[(phase, v)]
                     for v in ("v1", "v2") if fast.versions[(phase, v)] + dbload.versions[(phase, v)]}
-        print(f"  {phase:26} {counts}  answered by {versions}")
-    print(f"  total: fast {fast.summary()}, db {dbload.summary()}")
-    print(f"  readiness during the reloads: {reload_readiness}")
-    print(f"  B's readiness while stopping: {runs}")
+        report(f"  {phase:26} {counts}  answered by {versions}")
+    report(f"  total: fast {fast.summary()}, db {dbload.summary()}")
+    report(f"  readiness during the reloads: {reload_readiness}")
+    report(f"  B's readiness while stopping: {runs}")
 
     for load in loads:
         assert load.total_failures == 0, f"failed requests: {load.summary()}; first: {load.failed[:5]}"
@@ -351,3 +347,45 @@ def test_zero_downtime_deploy_through_nginx(wharf, postgres, redis_server, tmp_p
     assert "503" in outcomes and "refused" in outcomes, runs
     assert outcomes.index("503") < outcomes.index("refused"), runs
     assert "200" not in outcomes[outcomes.index("503"):], runs
+
+
+SLOW_IMPORT = '''
+import os
+import time
+
+# the second import (after a reload) is slow, as a big app's can be
+if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "slow")):
+    time.sleep(6)
+
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+'''
+
+
+def test_readiness_stays_200_through_a_reload_slower_than_check_results_last(wharf, redis_server,
+                                                                              tmp_path, report):
+    """A check result is trusted for 5 s.  A reload whose app import takes
+    6 s must not let the results go stale: the previous image's checker
+    keeps them fresh until the new image's checker has a round of its own,
+    so /healthz/ready answers 200 throughout."""
+    appdir = tmp_path / "slowapp"
+    appdir.mkdir()
+    (appdir / "slowimport.py").write_text(SLOW_IMPORT)
+    srv = wharf([("chdir", str(appdir)), ("module", "slowimport"), ("processes", 2),
+                 ("healthz", "/healthz"), ("session-redis", redis_server.url)])
+    wait_for(lambda: get(srv.url, "/healthz/ready").status_code == 200,
+             what="the first round of checks")
+    (appdir / "slow").write_text("")
+    watch = ReadinessWatch(srv.url)
+    wait_for(lambda: watch.runs, what="a first readiness answer")
+    t0 = time.monotonic()
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"reload: all workers replaced", timeout=60)
+    took = time.monotonic() - t0
+    runs = watch.stop()
+    report(f"reload with a 6 s import took {took:.1f} s; readiness meanwhile {runs}")
+    assert took > 6
+    assert [o for o, _ in runs] == ["200"], (runs, watch.bodies)
+    assert "checker" not in srv.log().split("reload: starting a new image", 1)[1]  # no checker died
