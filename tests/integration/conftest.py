@@ -34,3 +34,24 @@ def wharf(tmp_path):
 
 # real PostgreSQL and Redis servers (tests/integration/services.py)
 from services import postgres, redis_factory, redis_server  # noqa: E402,F401
+
+
+# Numbers a reader of the CI log wants without -s (the counts of a whole
+# deploy, how long a reload took): report(line) collects them, and they are
+# printed in a "measured" section at the end of the run.
+_MEASURED = []
+
+
+@pytest.fixture
+def report(request):
+    def add(line):
+        print(line)
+        _MEASURED.append(f"{request.node.name}: {line}")
+    return add
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _MEASURED:
+        terminalreporter.section("measured")
+        for line in _MEASURED:
+            terminalreporter.write_line(line)

@@ -218,6 +218,20 @@ def redis_factory(tmp_path):
             srv.stop()
 
 
+def render_site(src, tmp, replacements, text=None):
+    """A shipped nginx site file (or `text`) with this test's ports and
+    paths: each (old, new) must be found, so a change to the shipped file
+    fails the test instead of testing something else.  Returns the path."""
+    text = open(src).read() if text is None else text
+    for old, new in replacements:
+        assert old in text, f"{old!r} not in {src}: update this test"
+        text = text.replace(old, new)
+    path = os.path.join(tmp, "site.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 class Nginx:
     def __init__(self, tmp, site):
         self.tmp = tmp

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from wharfctl import BUILDDIR, PLUGINS_DIR, SRCDIR, WHARF, Wharf, wait_for
+from wharfctl import BUILDDIR, PLUGINS_DIR, SRCDIR, WHARF, Wharf, alive, wait_for
 
 FIXTURES = os.path.join(BUILDDIR, "tests", "fixtures", "plugins")
 FIXTURE_ENV = {"WHARF_PLUGINS_DIR": FIXTURES}
@@ -80,19 +80,6 @@ def workers(master_pid):
         if comm.startswith("wharf-worker-") and not stat.startswith("Z"):
             found[comm.strip()] = int(pid)
     return found
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie still answers kill(0); it is gone for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 # ---------------------------------------------------------------- --version, --help

@@ -375,7 +375,7 @@ def test_graceful_timeout_aliases_and_die_on_term(serve):
 
 # ---------------------------------------------------------------- reload
 
-def test_sighup_reload_under_load(serve, app):
+def test_sighup_reload_under_load(serve, app, report):
     """SIGHUP: the master re-executes itself (same pid), starts new workers
     one by one, each taking a while to load its app, and drains the old ones
     once the new ones accept.  4 keep-alive clients on a fast URL and 2 on a
@@ -400,7 +400,7 @@ def test_sighup_reload_under_load(serve, app):
     fast.stop()
     slow.stop()
     served_after = metric(srv, "wharf_requests_total")
-    print(f"SIGHUP under load ({app}): fast {fast.summary()}, slow {slow.summary()}; "
+    report(f"SIGHUP under load ({app}): fast {fast.summary()}, slow {slow.summary()}; "
           f"requests_total {served_before:.0f} -> {served_after:.0f}")
     assert_no_failures(fast)
     assert_no_failures(slow)
@@ -754,7 +754,7 @@ class NotifySocket:
         self.sock.close()
 
 
-def test_sigusr2_binary_upgrade_under_load(serve, tmp_path):
+def test_sigusr2_binary_upgrade_under_load(serve, tmp_path, report):
     """SIGUSR2: a new master starts from the binary on disk with the
     listening sockets; once its workers accept, the old master drains and
     exits.  The pidfile names the new master, systemd is told its pid, a
@@ -783,7 +783,8 @@ def test_sigusr2_binary_upgrade_under_load(serve, tmp_path):
         probe.wait_ok(probe.ok + 20)
         load.stop()
         probe.stop()
-        print(f"SIGUSR2 under load: {load.summary()}, connect loop {probe.outcome_runs()}")
+        report(f"SIGUSR2 under load: master {old} -> {new}; {load.summary()}, "
+               f"connect loop {probe.outcome_runs()}")
         assert_no_failures(load)
         assert_no_failures(probe)
         assert probe.outcome_runs()[0][0] == "ok" and len(probe.outcome_runs()) == 1

@@ -17,6 +17,7 @@ import socket
 import pytest
 import requests
 
+import services
 from services import NGINX, Nginx
 from wharfctl import PLUGINS_DIR, SRCDIR, free_port, wait_for
 
@@ -31,22 +32,15 @@ pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not 
 def render_site(tmp, transport, nginx_port, wharf_port, sock, static_root):
     """The shipped site file with this test's paths and ports; only the
     upstream server of `transport` is kept."""
-    text = open(SITE).read()
     unix_line = "server unix:/run/wharf/example.sock max_fails=0;"
     tcp_line = "server 127.0.0.1:8000 backup;"
-    assert unix_line in text and tcp_line in text, "the upstream of wharf.conf changed: update this test"
     if transport == "unix":
-        text = text.replace(unix_line, f"server unix:{sock} max_fails=0;").replace(tcp_line, "")
+        upstream = [(unix_line, f"server unix:{sock} max_fails=0;"), (tcp_line, "")]
     else:
-        text = text.replace(unix_line, "").replace(tcp_line, f"server 127.0.0.1:{wharf_port};")
-    for old, new in [("listen 80;", f"listen 127.0.0.1:{nginx_port};"), ("listen [::]:80;", ""),
-                     ("alias /srv/example/static/;", f"alias {static_root}/;")]:
-        assert old in text, f"{old!r} not in wharf.conf: update this test"
-        text = text.replace(old, new)
-    path = os.path.join(tmp, "site.conf")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+        upstream = [(unix_line, ""), (tcp_line, f"server 127.0.0.1:{wharf_port};")]
+    return services.render_site(SITE, tmp, upstream + [
+        ("listen 80;", f"listen 127.0.0.1:{nginx_port};"), ("listen [::]:80;", ""),
+        ("alias /srv/example/static/;", f"alias {static_root}/;")])
 
 
 def example_ini(tmp, wharf_port, sock, extra=()):

@@ -308,7 +308,7 @@ def test_readiness_follows_the_app(wharf):
 
 
 @pytest.mark.parametrize("lazy_apps", [False, True], ids=["preload", "lazy-apps"])
-def test_sighup_reloads_the_app_code(wharf, tmp_path, lazy_apps):
+def test_sighup_reloads_the_app_code(wharf, tmp_path, lazy_apps, report):
     """SIGHUP re-imports the app from disk (a new master image, never a
     fork of the old app; with lazy-apps each new worker imports it) and
     replaces the workers: the new code answers within 5 s, and 2 keep-alive
@@ -344,7 +344,7 @@ def test_sighup_reloads_the_app_code(wharf, tmp_path, lazy_apps):
         load.wait_ok(load.ok + 100)
     finally:
         load.stop()
-    print(f"SIGHUP ({'lazy-apps' if lazy_apps else 'preload'}): new code after {took:.2f} s; "
+    report(f"SIGHUP ({'lazy-apps' if lazy_apps else 'preload'}): new code after {took:.2f} s; "
           f"{load.summary()}; versions {dict(load.versions)}")
     assert load.total_failures == 0 and load.retries == 0, (load.summary(), load.failed[:5])
     assert load.versions[("before", "v1")] > 0 and ("before", "v2-new") not in load.versions

@@ -22,7 +22,7 @@ import subprocess
 import pytest
 import requests
 
-from wharfctl import SRCDIR, WHARF, free_port, wait_for
+from wharfctl import SRCDIR, WHARF, alive, free_port, wait_for
 
 UNITS = os.path.join(SRCDIR, "contrib", "systemd")
 SERVICE = os.path.join(UNITS, "wharf@.service")
@@ -190,15 +190,4 @@ def test_sd_notify_ready_reload_upgrade_stop(tmp_path, wharf):
     os.kill(new, signal.SIGTERM)
     n.wait(lambda m: m == (new, "STOPPING=1"), "STOPPING=1 from the new master")
 
-    def gone():
-        try:
-            os.kill(new, 0)
-        except ProcessLookupError:
-            return True
-        # a zombie until init reaps it: gone for our purpose
-        try:
-            with open(f"/proc/{new}/stat") as f:
-                return f.read().split(") ")[1].startswith("Z")
-        except FileNotFoundError:
-            return True
-    wait_for(gone, 40, interval=0.1, what="the new master to exit")
+    wait_for(lambda: not alive(new), 40, interval=0.1, what="the new master to exit")
