@@ -529,10 +529,11 @@ static void reexec(struct master *m)
         waitpid(m->old_checker, NULL, 0);
         m->old_checker = 0;
     }
-    char checker[16];
-    snprintf(checker, sizeof checker, "%d", (int)m->checker);
-    if (m->checker > 0)
+    if (m->checker > 0) {
+        char checker[16];
+        snprintf(checker, sizeof checker, "%d", (int)m->checker);
         setenv("WHARF__OLD_CHECKER", checker, 1);
+    }
     size_t cap = 32;
     for (unsigned i = 0; i < m->nslots; i++)
         cap += 12;

@@ -1121,7 +1121,6 @@ static void dispatch(struct conn *c)
     wharf_request_process(r);
 }
 
-/* Parse what is buffered; dispatch a complete request or answer an error. */
 /* A small Content-Length body (one that fits in the connection's buffer)
  * is received on the event loop before the request goes to the core, as
  * nginx buffers request bodies: an app running inline on the loop thread
@@ -1139,6 +1138,7 @@ static bool body_fits_and_is_missing(struct conn *c)
     return c->len - body_start < (uint64_t)p->content_length;
 }
 
+/* Parse what is buffered; dispatch a complete request or answer an error. */
 static void process_buffer(struct conn *c)
 {
     if (c->state == C_DISCARD) {

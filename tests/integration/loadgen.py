@@ -80,6 +80,14 @@ class _Conn(http.client.HTTPConnection):
         self.served = 0
 
 
+def record_run(runs, outcome):
+    """Append an outcome to [[outcome, count], ...], merging repeats."""
+    if runs and runs[-1][0] == outcome:
+        runs[-1][1] += 1
+    else:
+        runs.append([outcome, 1])
+
+
 class LoadGen:
     def __init__(self, port=None, path="/pid", clients=4, duration=None, timeout=10.0,
                  keepalive=True, stop_on_refused=False, expect_status=200, host="127.0.0.1",
@@ -167,13 +175,6 @@ class LoadGen:
         return [list(r) for r in self.runs[client]]
 
     # ---------------------------------------------------------------- client
-    def _record_run(self, client, outcome):
-        runs = self.runs[client]
-        if runs and runs[-1][0] == outcome:
-            runs[-1][1] += 1
-        else:
-            runs.append([outcome, 1])
-
     def _client(self, idx):
         try:
             self._client_loop(idx)
@@ -198,7 +199,7 @@ class LoadGen:
                                          "error": detail.get("error"), "time": time.monotonic()})
                 kind, detail = self._attempt(conn, rid + "r")
             with self._lock:
-                self._record_run(idx, kind or "ok")
+                record_run(self.runs[idx], kind or "ok")
                 self.by_phase[phase][kind or "ok"] += 1
                 if kind is None:
                     self.versions[(phase, detail.get("version"))] += 1

@@ -218,11 +218,11 @@ def redis_factory(tmp_path):
             srv.stop()
 
 
-def render_site(src, tmp, replacements, text=None):
-    """A shipped nginx site file (or `text`) with this test's ports and
-    paths: each (old, new) must be found, so a change to the shipped file
-    fails the test instead of testing something else.  Returns the path."""
-    text = open(src).read() if text is None else text
+def render_site(src, tmp, replacements):
+    """A shipped nginx site file with this test's ports and paths: each
+    (old, new) must be found, so a change to the shipped file fails the
+    test instead of testing something else.  Returns the path."""
+    text = open(src).read()
     for old, new in replacements:
         assert old in text, f"{old!r} not in {src}: update this test"
         text = text.replace(old, new)

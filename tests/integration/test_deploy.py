@@ -30,7 +30,7 @@ import time
 import pytest
 import requests
 
-from loadgen import LoadGen
+from loadgen import LoadGen, record_run
 import services
 from services import NGINX, Nginx
 from wharfctl import PLUGINS_DIR, SRCDIR, WHARF, alive, free_port, stop_foreign_master, wait_for
@@ -152,7 +152,8 @@ def version_of(url):
 class ReadinessWatch:
     """Polls one instance's /healthz/ready on fresh connections and keeps
     the outcomes in order, runs merged: [["200", 31], ["503", 40],
-    ["refused", 12]]."""
+    ["refused", 12]].  Returns from the constructor once it has a first
+    answer."""
 
     def __init__(self, url):
         self.url = url
@@ -161,6 +162,7 @@ class ReadinessWatch:
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._loop, daemon=True)
         self._t.start()
+        wait_for(lambda: self.runs, what=f"a first readiness answer from {url}")
 
     def _loop(self):
         while not self._stop.is_set():
@@ -171,10 +173,7 @@ class ReadinessWatch:
                     self.bodies.append(r.text)
             except requests.ConnectionError:
                 outcome = "refused"
-            if self.runs and self.runs[-1][0] == outcome:
-                self.runs[-1][1] += 1
-            else:
-                self.runs.append([outcome, 1])
+            record_run(self.runs, outcome)
             time.sleep(0.005)
 
     def stop(self):
@@ -233,13 +232,13 @@ def test_zero_downtime_deploy_through_nginx(wharf, postgres, redis_server, tmp_p
     dbload = LoadGen(nginx_port, "/items", clients=1)
     loads = (fast, dbload)
 
-    def step(name, fast_ok=150, db_ok=15):
+    def step(name):
         """Begin a step: later requests count under `name`; make sure some
         requests of the step before went through."""
         for load in loads:
             load.phase = name
-        fast.wait_ok(fast.ok + fast_ok, timeout=60)
-        dbload.wait_ok(dbload.ok + db_ok, timeout=60)
+        fast.wait_ok(fast.ok + 150, timeout=60)
+        dbload.wait_ok(dbload.ok + 15, timeout=60)
 
     for load in loads:
         load.phase = "1 v1 serving"
@@ -271,7 +270,6 @@ def test_zero_downtime_deploy_through_nginx(wharf, postgres, redis_server, tmp_p
             step(name)
             old = srv.worker_pids()
             watch = ReadinessWatch(srv.url)
-            wait_for(lambda: watch.runs, what="a first readiness answer")
             srv.signal(signal.SIGHUP)
             srv.wait_log(r"reload: all workers replaced", timeout=30)
             wait_for(lambda: not any(alive(p) for p in old), timeout=30,
@@ -298,7 +296,6 @@ def test_zero_downtime_deploy_through_nginx(wharf, postgres, redis_server, tmp_p
         # ---- 6. stop B, start it again
         step("6 restart B")
         watch = ReadinessWatch(b.url)
-        wait_for(lambda: watch.runs, what="a first readiness answer from B")
         b.signal(signal.SIGTERM)
         assert b.wait_exit(30) == 0
         wait_for(lambda: watch.runs[-1][0] == "refused", what="B to refuse connections")
@@ -317,13 +314,15 @@ def test_zero_downtime_deploy_through_nginx(wharf, postgres, redis_server, tmp_p
 
     # ---- the counts
     phases = list(dict.fromkeys(p for load in loads for p in load.by_phase))
+    versions = fast.versions + dbload.versions      # (phase, version) -> n
+
+    def answered_by(phase):
+        return {v: n for (p, v), n in versions.items() if p == phase}
+
     report(f"deploy {run} through nginx, requests per step (fast /pid + db /items):")
     for phase in phases:
-        counts = {k: fast.by_phase[phase][k] + dbload.by_phase[phase][k]
-                  for k in set(fast.by_phase[phase]) | set(dbload.by_phase[phase])}
-        versions = {v: fast.versions[(phase, v)] + dbload.versions[(phase, v)]
-                    for v in ("v1", "v2") if fast.versions[(phase, v)] + dbload.versions[(phase, v)]}
-        report(f"  {phase:26} {counts}  answered by {versions}")
+        counts = dict(fast.by_phase[phase] + dbload.by_phase[phase])
+        report(f"  {phase:26} {counts}  answered by {answered_by(phase)}")
     report(f"  total: fast {fast.summary()}, db {dbload.summary()}")
     report(f"  readiness during the reloads: {reload_readiness}")
     report(f"  B's readiness while stopping: {runs}")
@@ -334,7 +333,7 @@ def test_zero_downtime_deploy_through_nginx(wharf, postgres, redis_server, tmp_p
         assert not load.errors
     # every request sent after step 4 was answered by v2; none before it
     for phase in phases:
-        seen = {v for load in loads for (p, v), n in load.versions.items() if p == phase and n}
+        seen = set(answered_by(phase))
         if phase >= "5":
             assert seen == {"v2"}, (phase, seen)
         elif phase < "4":
@@ -379,7 +378,6 @@ def test_readiness_stays_200_through_a_reload_slower_than_check_results_last(wha
              what="the first round of checks")
     (appdir / "slow").write_text("")
     watch = ReadinessWatch(srv.url)
-    wait_for(lambda: watch.runs, what="a first readiness answer")
     t0 = time.monotonic()
     srv.signal(signal.SIGHUP)
     srv.wait_log(r"reload: all workers replaced", timeout=60)
