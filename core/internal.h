@@ -410,6 +410,10 @@ extern __thread unsigned wharf_thread_slot;
 int wharf_loop_init(struct wharf_worker *);
 int wharf_loop_add_listener(struct wharf_worker *, int index);
 void wharf_loop_close_listeners(struct wharf_worker *);
+/* A peer holding more than its share of connections asks this worker to
+ * accept what is queued now (it sends WHARF_ACCEPT_NUDGE_SIGNAL). */
+#define WHARF_ACCEPT_NUDGE_SIGNAL SIGUSR2
+void wharf_loop_accept_now(struct wharf_worker *);
 void wharf_loop_run(struct wharf_worker *);
 void wharf_loop_update_clock(struct wharf_worker *);
 void wharf_loop_fire_timers_now(struct wharf_worker *);

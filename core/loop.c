@@ -289,15 +289,20 @@ static void pause_accepting(struct wharf_worker *w, const struct wharf_listener 
  * it is often the same one (it is back in epoll_wait first), so one worker
  * can end up holding every keep-alive connection while the others idle.
  * A worker holding clearly more than its share of the server's open
- * connections steps back from accepting for a moment. */
+ * connections steps back from accepting for a moment and nudges the idle
+ * peer (WHARF_ACCEPT_NUDGE_SIGNAL): EPOLLEXCLUSIVE wakes a waiter only when
+ * a connection arrives, so without the nudge the connections already
+ * queued would wait for this worker's pause to end. */
 #define SHARE_PAUSE_MS 20
 #define SHARE_SLACK 4
 
-static bool over_share(struct wharf_worker *w)
+/* The pid of a peer that should take the next connections instead of us,
+ * or 0. */
+static pid_t underloaded_peer(struct wharf_worker *w)
 {
     struct wharf_server *s = w->server;
     if (s->conf.processes < 2 || w->nconns <= SHARE_SLACK)
-        return false;
+        return 0;
     /* step back only for a peer that will take the next connection at
      * once: ready, idle, and holding clearly fewer connections */
     for (unsigned i = 0; i < s->sb->slots; i++) {
@@ -306,9 +311,9 @@ static bool over_share(struct wharf_worker *w)
             atomic_load_explicit(&o->in_flight, memory_order_relaxed) != 0)
             continue;
         if (atomic_load_explicit(&o->connections, memory_order_relaxed) + SHARE_SLACK < w->nconns)
-            return true;
+            return atomic_load_explicit(&o->pid, memory_order_relaxed);
     }
-    return false;
+    return 0;
 }
 
 static void resume_accepting(struct wharf_worker *w)
@@ -348,10 +353,22 @@ static void on_listener(struct wharf_worker *w, int fd, unsigned events, void *a
             return;
         }
         l->on_accept(w, c, (struct sockaddr *)&peer, plen, l->arg);
-        if (over_share(w)) {
+        pid_t peer_pid = underloaded_peer(w);
+        if (peer_pid > 0) {
             stop_accepting_for(w, SHARE_PAUSE_MS);
+            kill(peer_pid, WHARF_ACCEPT_NUDGE_SIGNAL);
             return;
         }
+    }
+}
+
+void wharf_loop_accept_now(struct wharf_worker *w)
+{
+    for (size_t i = 0; i < w->server->nlisteners; i++) {
+        int fd = w->server->listeners[i].fd;
+        struct wharf_fd_entry *e = fd >= 0 ? entry(w, fd) : NULL;
+        if (e && e->used && e->cb == on_listener) /* accepting, not paused */
+            on_listener(w, fd, WHARF_EV_READ, e->arg);
     }
 }
 

@@ -53,6 +53,9 @@ static void on_signal(struct wharf_worker *w, int fd, unsigned events, void *arg
         case SIGQUIT:
             w->stop_now = true;
             break;
+        case WHARF_ACCEPT_NUDGE_SIGNAL:
+            wharf_loop_accept_now(w);
+            break;
         default:
             break;
         }
