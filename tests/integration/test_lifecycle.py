@@ -33,7 +33,8 @@ import pytest
 import requests
 
 from loadgen import LoadGen
-from wharfctl import BUILDDIR, PLUGINS_DIR, PYTHON, SRCDIR, Wharf, alive, stop_foreign_master, wait_for
+from wharfctl import (BUILDDIR, PLUGINS_DIR, PYTHON, SRCDIR, WHARF, Wharf, alive, stop_foreign_master,
+                      wait_for)
 
 SLOWAPP = os.path.join(BUILDDIR, "tests", "fixtures", "plugins", "slowapp_plugin.so")
 
@@ -866,11 +867,16 @@ def test_uid_gid_drop(public_dir, plugins_env):
     import pwd
     nobody = pwd.getpwnam("nobody")
     nogroup = grp.getgrnam("nogroup")
+    # the plugins (the files, not plugins_env's symlinks) and the binary: a
+    # reload re-executes the server as nobody, and the build tree may sit
+    # where nobody cannot go (a clone in /root, mode 0700)
     plugins = os.path.join(public_dir, "plugins")
-    shutil.copytree(plugins_env["WHARF_PLUGINS_DIR"], plugins, symlinks=True)
+    shutil.copytree(plugins_env["WHARF_PLUGINS_DIR"], plugins)
+    binary = os.path.join(public_dir, "wharf")
+    shutil.copy2(WHARF, binary)
     srv = Wharf(public_dir, options={"slowapp": True, "uid": "nobody", "gid": "nogroup",
                                      "processes": 2},
-                env={"WHARF_PLUGINS_DIR": plugins})
+                env={"WHARF_PLUGINS_DIR": plugins}, binary=binary)
     try:
         srv.start()
         for round in ("start", "reload"):
