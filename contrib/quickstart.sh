@@ -18,7 +18,10 @@ BUILD_DEPS="build-essential autoconf automake pkg-config git ca-certificates
   python3.11-dev check clang media-types"
 RUN_DEPS="python3 python3-flask python3-alembic python3-flask-migrate python3-psycopg2
   python3-sqlalchemy python3-redis curl"
+# libclang-rt-14-dev: libFuzzer and clang's sanitizer runtimes for the fuzz run
+# (clang installed without recommends does not bring them)
 TEST_DEPS="python3-pytest python3-requests python3-prometheus-client postgresql redis-server nginx-light procps
+  libclang-rt-14-dev
   curl netcat-openbsd yamllint systemd docker-compose"
 
 PLUGINS="--enable-http --enable-python --enable-harakiri --enable-static --enable-route
