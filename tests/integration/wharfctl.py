@@ -52,11 +52,12 @@ def alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # a zombie is not alive
+    # a zombie is not alive; a process that is reaped while we read its
+    # stat file gives ENOENT or ESRCH
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
 
 
